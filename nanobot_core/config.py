@@ -1,0 +1,370 @@
+"""The configuration: one TOML file, structured once into attrs classes.
+
+Core sections are structured here; each plugin's table is structured into the
+config class the plugin registered. Every problem becomes one line naming its
+key path; secrets are resolved at load and never shown.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import cattrs
+import platformdirs
+from attrs import field, frozen
+
+from .errors import ConfigError
+from .registry import Kind, Registration, Registry
+from .secrets import Secret, structure_secret
+
+ENV_CONFIG = "NANOBOT_CONFIG"
+FILE_NAME = "nanobot.toml"
+
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+\s*)?(second|minute|hour|day)s?\s*$")
+
+
+@frozen
+class Rate:
+    """``count`` events per ``period`` seconds, written ``"30/minute"`` or ``"3/5 minutes"``."""
+
+    count: int
+    period: float
+
+    @classmethod
+    def parse(cls, text: str) -> Rate:
+        match = _RATE.match(text)
+        if not match:
+            raise ValueError(f'expected "N/PERIOD" such as "30/minute" or "3/5 minutes", got {text!r}')
+        count, multiple, unit = match.groups()
+        period = int(multiple or 1) * _PERIODS[unit]
+        if int(count) < 1 or period < 1:
+            raise ValueError(f"a rate needs a count and a period of at least 1, got {text!r}")
+        return cls(int(count), float(period))
+
+    def __str__(self) -> str:
+        return f"{self.count}/{int(self.period)} seconds"
+
+
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"must be greater than 0, got {value}")
+
+
+@frozen
+class AgentConfig:
+    model: str = "echo/echo"
+    system_prompt: str = "You are a helpful assistant."
+    max_tool_iterations: int = field(default=10, validator=_positive)
+    history_messages: int = field(default=40, validator=attrs.validators.ge(0))
+
+    @property
+    def model_provider(self) -> str:
+        return self.model.partition("/")[0]
+
+    @property
+    def model_id(self) -> str:
+        return self.model.partition("/")[2]
+
+
+@frozen
+class VoiceConfig:
+    reply: Literal["off", "inbound", "always"] = "inbound"
+    synthesizer: str | None = None
+    transcriber: str | None = None
+    language: str | None = None
+
+
+@frozen
+class LimitsConfig:
+    turn: Rate = Rate(30, 60)
+    transcription: Rate = Rate(20, 60)
+    speech: Rate = Rate(10, 60)
+    video: Rate = Rate(3, 300)
+    scope: Literal["channel", "global"] = "channel"
+    max_users: int = field(default=100_000, validator=_positive)
+
+
+def _default_storage() -> Path:
+    return Path(platformdirs.user_data_dir("nanobot"))
+
+
+@frozen
+class StorageConfig:
+    path: Path = field(factory=_default_storage)
+
+
+@frozen
+class RuntimeConfig:
+    max_concurrent_chats: int = field(default=32, validator=_positive)
+    queue_size: int = field(default=8, validator=_positive)
+    turn_timeout: float = field(default=600.0, validator=_positive)
+    shutdown_grace: float = field(default=3.0, validator=_positive)
+
+
+@frozen
+class CoreConfig:
+    """The core's own sections, and the raw plugin tables (structured separately)."""
+
+    agent: AgentConfig = AgentConfig()
+    voice: VoiceConfig = VoiceConfig()
+    limits: LimitsConfig = LimitsConfig()
+    storage: StorageConfig = field(factory=StorageConfig)
+    runtime: RuntimeConfig = RuntimeConfig()
+    channels: dict[str, dict[str, Any]] = field(factory=dict)
+    providers: dict[str, dict[str, Any]] = field(factory=dict)
+    speech: dict[str, dict[str, Any]] = field(factory=dict)
+    media: dict[str, dict[str, Any]] = field(factory=dict)
+    tools: dict[str, dict[str, Any]] = field(factory=dict)
+
+
+@frozen
+class Config:
+    """A loaded configuration: core settings and each enabled plugin's config object."""
+
+    core: CoreConfig
+    plugins: Mapping[tuple[Kind, str], Any]
+    source: Path | None = None
+
+    @property
+    def agent(self) -> AgentConfig:
+        return self.core.agent
+
+    @property
+    def voice(self) -> VoiceConfig:
+        return self.core.voice
+
+    @property
+    def limits(self) -> LimitsConfig:
+        return self.core.limits
+
+    @property
+    def storage(self) -> StorageConfig:
+        return self.core.storage
+
+    @property
+    def runtime(self) -> RuntimeConfig:
+        return self.core.runtime
+
+    def enabled(self, kind: Kind) -> list[str]:
+        return sorted(name for k, name in self.plugins if k is kind)
+
+    def plugin_config(self, kind: Kind, name: str) -> Any:
+        return self.plugins[(kind, name)]
+
+
+# --- finding the file ----------------------------------------------------------------
+
+
+def find_config(explicit: Path | None, env: Mapping[str, str], cwd: Path) -> Path | None:
+    """``-c``, then ``$NANOBOT_CONFIG``, then ``./nanobot.toml``, then the user config dir."""
+    for named in (explicit, env.get(ENV_CONFIG) or None):
+        if named is not None:
+            path = Path(named).expanduser()
+            if not path.is_file():
+                raise ConfigError(f"config file not found: {path}")
+            return path
+    for candidate in (cwd / FILE_NAME, Path(platformdirs.user_config_dir("nanobot")) / FILE_NAME):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from None
+
+
+DEFAULT_TABLES: dict[str, Any] = {"channels": {"console": {}}}
+
+
+# --- structuring ---------------------------------------------------------------------
+
+
+def make_converter(env: Mapping[str, str]) -> cattrs.Converter:
+    """A strict converter: unknown keys are errors, no ``"4"`` → 4, no ``"yes"`` → True."""
+    converter = cattrs.Converter(forbid_extra_keys=True)
+
+    def exact(kind: type, label: str) -> Any:
+        def hook(value: Any, _: type) -> Any:
+            if type(value) is not kind:
+                raise ValueError(f"expected {label}, got {_describe(value)}")
+            return value
+
+        return hook
+
+    converter.register_structure_hook(bool, exact(bool, "true or false"))
+    converter.register_structure_hook(int, exact(int, "an integer"))
+    converter.register_structure_hook(str, exact(str, "a string"))
+
+    def number(value: Any, _: type) -> float:
+        if type(value) not in (int, float):
+            raise ValueError(f"expected a number, got {_describe(value)}")
+        return float(value)
+
+    converter.register_structure_hook(float, number)
+
+    def path(value: Any, _: type) -> Path:
+        if type(value) is not str:
+            raise ValueError(f"expected a path, got {_describe(value)}")
+        return Path(value).expanduser()
+
+    converter.register_structure_hook(Path, path)
+    converter.register_structure_hook(Secret, lambda value, _: structure_secret(value, env))
+
+    def rate(value: Any, _: type) -> Rate:
+        if type(value) is not str:
+            raise ValueError(f"expected a rate such as \"30/minute\", got {_describe(value)}")
+        return Rate.parse(value)
+
+    converter.register_structure_hook(Rate, rate)
+    return converter
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return type(value).__name__
+
+
+def _error_lines(error: Exception, path: str) -> list[str]:
+    def fmt(exc: BaseException, type_: type | None) -> str:
+        if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+            return f"unknown key {', '.join(sorted(map(repr, exc.extra_fields)))}"
+        if isinstance(exc, KeyError):
+            return "required key missing"
+        if isinstance(exc, ValueError | TypeError):
+            return str(exc)
+        return cattrs.v.format_exception(exc, type_)
+
+    lines = []
+    for line in cattrs.transform_error(error, path=path, format_exception=fmt):
+        message, _, where = line.rpartition(" @ ")
+        lines.append(f"{where}: {message}")
+    return lines
+
+
+def structure(
+    converter: cattrs.Converter, raw: Any, cls: type, path: str
+) -> tuple[Any, list[str]]:
+    """Structure ``raw`` into ``cls``; returns the object or the error lines."""
+    try:
+        return converter.structure(raw, cls), []
+    except Exception as error:  # cattrs wraps everything it meets in its groups
+        if isinstance(error, cattrs.BaseValidationError):
+            return None, _error_lines(error, path)
+        return None, [f"{path}: {error}"]
+
+
+def load_config(
+    raw: Mapping[str, Any],
+    registry: Registry,
+    *,
+    env: Mapping[str, str] | None = None,
+    source: Path | None = None,
+) -> Config:
+    """Structure a parsed TOML document; raise ``ConfigError`` listing every problem."""
+    env = os.environ if env is None else env
+    converter = make_converter(env)
+    where = f" (in {source})" if source else ""
+    core, errors = structure(converter, dict(raw), CoreConfig, "config")
+    if core is None:
+        raise ConfigError("\n".join(e + where for e in errors))
+    plugins: dict[tuple[Kind, str], Any] = {}
+    errors += _check_model(core.agent, registry)
+    for kind, name in _wanted(core, registry, errors):
+        registration = registry.get(kind, name)
+        assert registration is not None
+        table = dict(getattr(core, kind.table).get(name, {}))
+        table.pop("enabled", None)
+        value, problems = structure(converter, table, registration.config, f"{kind.table}.{name}")
+        errors += problems
+        if value is not None:
+            plugins[(kind, name)] = value
+    if errors:
+        raise ConfigError("\n".join(e + where for e in errors))
+    return Config(core=core, plugins=plugins, source=source)
+
+
+def _check_model(agent: AgentConfig, registry: Registry) -> list[str]:
+    provider, slash, model_id = agent.model.partition("/")
+    if not slash or not provider or not model_id:
+        return [f'agent.model: expected "<chat model>/<model id>", got {agent.model!r}']
+    return []
+
+
+def _wanted(core: CoreConfig, registry: Registry, errors: list[str]) -> list[tuple[Kind, str]]:
+    """Which registrations the configuration enables, by the rules of each kind."""
+    wanted: list[tuple[Kind, str]] = []
+
+    def is_on(table: Mapping[str, Any], name: str, path: str) -> bool:
+        value = table.get(name, {}).get("enabled", True)
+        if type(value) is not bool:
+            errors.append(f"{path}.enabled: expected true or false, got {_describe(value)}")
+            return False
+        return value
+
+    for kind in (Kind.CHANNEL, Kind.TOOL):
+        for name, table in getattr(core, kind.table).items():
+            if _known(registry, (kind,), name, f"{kind.table}.{name}", errors) and is_on(
+                getattr(core, kind.table), name, f"{kind.table}.{name}"
+            ):
+                wanted.append((kind, name))
+    for name in core.media:
+        _known(registry, (Kind.MEDIA,), name, f"media.{name}", errors)
+    for name in registry.names(Kind.MEDIA):
+        if is_on(core.media, name, f"media.{name}"):
+            wanted.append((Kind.MEDIA, name))
+    for name in core.speech:
+        _known(registry, (Kind.SPEECH,), name, f"speech.{name}", errors)
+    for name in core.providers:
+        _known(registry, (Kind.CHAT_MODEL, Kind.TRANSCRIBER), name, f"providers.{name}", errors)
+    selected = [
+        (Kind.CHAT_MODEL, core.agent.model_provider, "agent.model"),
+        (Kind.TRANSCRIBER, core.voice.transcriber, "voice.transcriber"),
+        (Kind.SPEECH, core.voice.synthesizer, "voice.synthesizer"),
+    ]
+    for kind, name, path in selected:
+        if name and _known(registry, (kind,), name, path, errors):
+            wanted.append((kind, name))
+    return wanted
+
+
+def _known(
+    registry: Registry, kinds: tuple[Kind, ...], name: str, path: str, errors: list[str]
+) -> bool:
+    if any(registry.get(kind, name) for kind in kinds):
+        return True
+    installed = sorted({n for kind in kinds for n in registry.names(kind)})
+    label = " or ".join(kind.label for kind in kinds)
+    errors.append(
+        f"{path}: no installed plugin provides {label} {name!r}"
+        f" (installed: {', '.join(installed) or 'none'})"
+    )
+    return False
+
+
+def registration_for(config: Config, registry: Registry, kind: Kind, name: str) -> Registration:
+    registration = registry.get(kind, name)
+    if registration is None or (kind, name) not in config.plugins:
+        raise ConfigError(f"{kind.label} {name!r} is not enabled in the configuration")
+    return registration

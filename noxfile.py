@@ -1,0 +1,58 @@
+"""Lint, type-check, test (core + every plugin), one isolation session per plugin, bench.
+
+``nox`` runs lint, typecheck and tests; ``nox -s isolation`` checks each plugin
+with only the core beside it; ``nox -s bench`` prints the measured claims.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests", "isolation"]
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).parent
+PLUGINS = sorted(p.parent.name for p in ROOT.glob("plugins/*/pyproject.toml"))
+PYTHON = "3.11"
+
+
+def _plugin_spec(name: str) -> str:
+    return f"-e./plugins/{name}[test]"
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    session.install("ruff==0.17.5")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    session.install("mypy==2.4.1", "-e.[testing]")
+    session.run("mypy", "--strict", "nanobot_core")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The core and every plugin, installed together (editable)."""
+    session.install("-e.[testing]", *(_plugin_spec(name) for name in PLUGINS))
+    paths = ["tests", *(f"plugins/{name}/tests" for name in PLUGINS)]
+    session.run("pytest", *paths, *session.posargs)
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("plugin", PLUGINS)
+def isolation(session: nox.Session, plugin: str) -> None:
+    """One plugin with only the core beside it: its own tests pass on their own."""
+    session.install("-e.[testing]", _plugin_spec(plugin))
+    session.run("pytest", f"plugins/{plugin}/tests", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Print the measured claims (medians, side by side) — see benchmarks/README.md."""
+    session.install("-e.[testing]", *(_plugin_spec(name) for name in PLUGINS), "psutil")
+    session.run("python", "benchmarks/run.py", *session.posargs)
