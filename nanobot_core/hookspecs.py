@@ -17,6 +17,10 @@ for what the configuration enables. ``host`` is the running
 ``nanobot_core.Host``. Behaviour lives in the returned object, whose
 ``async`` methods the core runs in its own nurseries; the protocols are in
 ``nanobot_core.protocols``.
+
+Deprecated hooks stay callable for the rest of their major version and warn
+once per plugin (see docs/compatibility.md); ``DEPRECATED_HOOKS`` maps each
+to its replacement.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from typing import TYPE_CHECKING
 
 import pluggy
 
+from .deprecations import Deprecation, hook_warning
+
 if TYPE_CHECKING:
     import click
 
@@ -32,6 +38,13 @@ if TYPE_CHECKING:
 
 hookspec = pluggy.HookspecMarker("nanobot")
 hookimpl = pluggy.HookimplMarker("nanobot")
+
+REGISTER_MODELS = Deprecation(
+    subject="hook", old="register_models", new="register_chat_models", since="1.0"
+)
+
+DEPRECATED_HOOKS: dict[str, Deprecation] = {REGISTER_MODELS.old: REGISTER_MODELS}
+"""Deprecated hook name -> its deprecation (whose ``new`` is the hook that replaces it)."""
 
 
 @hookspec
@@ -51,6 +64,17 @@ def register_chat_models(register: Register) -> None:
     Config table: ``[providers.<name>]`` (optional when every field has a
     default). Selected by ``[agent] model = "<name>/<model id>"``. The factory
     returns a ``nanobot_core.protocols.ChatModel``.
+    """
+
+
+@hookspec(warn_on_impl=hook_warning(REGISTER_MODELS))
+def register_models(register: Register) -> None:
+    """Deprecated alias of ``register_chat_models`` (removed in plugin API 2.0).
+
+    ``register_models`` is the name simonw/llm uses; nanobot calls the hook
+    ``register_chat_models`` because transcribers and speech synthesizers are
+    models too. An implementation of it still registers chat models, and the
+    loader warns once, naming the plugin. Rename the function to migrate.
     """
 
 

@@ -11,6 +11,7 @@ import pluggy
 from attrs import define, frozen
 
 from .errors import PluginError
+from .hookspecs import DEPRECATED_HOOKS
 
 
 class Kind(enum.Enum):
@@ -53,44 +54,73 @@ class Registration:
 
 @define
 class Registry:
-    """Every registration, collected once by calling each plugin's hooks."""
+    """Every registration, collected once by calling each plugin's hooks.
+
+    One plugin's mistake never stops the others: a register hook that raises
+    registers nothing from that call, and a bad or clashing registration is
+    skipped; each is recorded in ``problems`` (and per plugin in
+    ``by_plugin``) as one line naming the plugin.
+    """
 
     entries: dict[Kind, dict[str, Registration]] = attrs.Factory(
         lambda: {kind: {} for kind in Kind}
     )
     problems: list[str] = attrs.Factory(list)
+    by_plugin: dict[str, list[str]] = attrs.Factory(dict)
 
     @classmethod
     def collect(cls, pm: pluggy.PluginManager) -> Registry:
         registry = cls()
         for kind in Kind:
-            caller = getattr(pm.hook, kind.hook)
-            for impl in caller.get_hookimpls():
-                registry._call(kind, impl)
+            for hook in (kind.hook, *_aliases(kind)):
+                caller = getattr(pm.hook, hook, None)
+                for impl in caller.get_hookimpls() if caller is not None else ():
+                    registry._call(kind, hook, impl)
         return registry
 
-    def _call(self, kind: Kind, impl: pluggy.HookImpl) -> None:
-        def register(name: str, factory: Callable[[Any, Any], Any], config: type | None = None) -> None:
-            self.add(Registration(kind, name, factory, config or NoConfig, impl.plugin_name))
+    def _call(self, kind: Kind, hook: str, impl: pluggy.HookImpl) -> None:
+        plugin = impl.plugin_name
+        if impl.hookwrapper or impl.wrapper:
+            self._problem(plugin, f"plugin {plugin!r} implements {hook} as a wrapper; it must not")
+            return
+        made: list[Registration] = []
+
+        def register(
+            name: str, factory: Callable[[Any, Any], Any], config: type | None = None
+        ) -> None:
+            made.append(Registration(kind, name, factory, config or NoConfig, plugin))
 
         try:
-            impl.function(register=register)
-        except PluginError as error:
-            self.problems.append(str(error))
+            impl.function(*(register for _ in impl.argnames))
         except Exception as error:  # one broken plugin never stops the others
-            self.problems.append(
-                f"plugin {impl.plugin_name!r} failed in {kind.hook}: "
-                f"{type(error).__name__}: {error}"
+            self._problem(
+                plugin, f"plugin {plugin!r} failed in {hook}: {type(error).__name__}: {error}"
             )
+            return
+        for registration in made:
+            try:
+                self.add(registration)
+            except PluginError as error:
+                self._problem(plugin, str(error))
+
+    def _problem(self, plugin: str, message: str) -> None:
+        self.problems.append(message)
+        self.by_plugin.setdefault(plugin, []).append(message)
 
     def add(self, registration: Registration) -> None:
+        """Add one registration; ``PluginError`` when it is invalid or its name is taken."""
         kind, name = registration.kind, registration.name
-        if not name or "/" in name:
+        if not isinstance(name, str) or not name or "/" in name:
             raise PluginError(
                 f"plugin {registration.plugin!r} registered {kind.label} {name!r}: "
-                "a name must be non-empty and contain no '/'"
+                "a name must be a non-empty string without '/'"
             )
-        if not attrs.has(registration.config):
+        if not callable(registration.factory):
+            raise PluginError(
+                f"plugin {registration.plugin!r} registered {kind.label} {name!r} "
+                "with a factory that is not callable"
+            )
+        if not (isinstance(registration.config, type) and attrs.has(registration.config)):
             raise PluginError(
                 f"plugin {registration.plugin!r} registered {kind.label} {name!r} "
                 "with a config class that is not an attrs class"
@@ -108,3 +138,8 @@ class Registry:
 
     def names(self, kind: Kind) -> list[str]:
         return sorted(self.entries[kind])
+
+
+def _aliases(kind: Kind) -> tuple[str, ...]:
+    """Deprecated hooks that register this kind (the loader warned when they were registered)."""
+    return tuple(old for old, d in DEPRECATED_HOOKS.items() if d.new == kind.hook)
