@@ -1,0 +1,1 @@
+"""nanobot's Telegram channel: a bot account served through telethon, run under trio."""

@@ -1,0 +1,360 @@
+"""The Telegram channel: messages in through telethon's updates, replies out per chat.
+
+Inbound, each chat has its own trio task fed in order from telethon's handler,
+so a chat whose queue in the runtime is full never holds up another chat, and
+an album's items, arriving one by one, are gathered into one turn. Outbound,
+every chat is paced on its own and a flood wait delays only the chat it was
+given for.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+from telethon import errors, events, types
+
+from nanobot_core import (
+    Access,
+    Activity,
+    Admission,
+    Attachment,
+    Host,
+    Inbound,
+    Outbound,
+)
+
+from . import formatting
+from .bridge import open_bridge
+from .client import ClientFactory, TelegramLink, make_client, open_link
+from .config import TelegramConfig
+from .inbound import Unsupported, attachment, classify, declared_size
+from .session import SessionStore
+
+log = logging.getLogger("nanobot.telegram")
+
+SESSION_FILE = "telegram.session"
+INBOX_SIZE = 32
+IDLE_CHAT_SECONDS = 300.0
+MAX_SEND_ATTEMPTS = 4
+MAX_REMEMBERED = 10_000
+
+HELP = (
+    "Hi, I'm {name}, a personal assistant. Send me text, photos, voice notes, audio, "
+    "video or files.\n\n"
+    "/reset — start a new conversation\n"
+    "/voice on — answer with voice notes too; /voice off — text only\n"
+    "/help — this message"
+)
+REFUSAL = (
+    "Sorry, this is a private assistant. Your Telegram user id is {user_id}; "
+    "its owner can add it to allow_from."
+)
+TOO_BIG = "That file is too big for me ({size:.1f} MB; the limit is {limit:.1f} MB)."
+UNSUPPORTED = "I can't read {what} — send me text, a photo, a voice note, audio, a video or a file."
+
+
+class TelegramChannel:
+    """A bot account as a nanobot channel (``[channels.telegram]``)."""
+
+    name = "telegram"
+
+    def __init__(
+        self, config: TelegramConfig, host: Host, *, make: ClientFactory = make_client
+    ) -> None:
+        self.config = config
+        self.host = host
+        self.access = config.access_policy()
+        self._make = make
+        self._store = SessionStore(host.storage_path / SESSION_FILE)
+        self._link: TelegramLink | None = None
+        self._nursery: trio.Nursery | None = None
+        self._inboxes: dict[str, trio.MemorySendChannel[types.Message]] = {}
+        self._peers: OrderedDict[str, types.TypeInputPeer] = OrderedDict()
+        self._refused_at: dict[str, float] = {}
+        self._next_send: dict[str, float] = {}
+        self._activities: dict[str, trio.CancelScope] = {}
+
+    @property
+    def link(self) -> TelegramLink:
+        if self._link is None:
+            raise RuntimeError("the Telegram channel is not connected")
+        return self._link
+
+    # --- running ----------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with (
+            open_bridge() as bridge,
+            open_link(self.config, self._store, bridge, self._make) as link,
+            trio.open_nursery() as nursery,
+        ):
+            self._link, self._nursery = link, nursery
+            try:
+                client = link.client
+                client.add_event_handler(self._on_new_message, events.NewMessage(incoming=True))
+                client.add_event_handler(self._on_deleted, events.MessageDeleted())
+                log.info("telegram: connected as @%s", link.username)
+                task_status.started()
+                await link.wait_disconnected()
+                raise ConnectionError("the connection to Telegram ended")
+            finally:
+                self._link = self._nursery = None
+                self._inboxes.clear()
+                nursery.cancel_scope.cancel()
+
+    async def _on_new_message(self, event: events.NewMessage.Event) -> None:
+        """telethon's handler (asyncio side): hand the message to its chat's task.
+
+        telethon only logs what a handler raises; report it ourselves.
+        """
+        try:
+            self._enqueue(event.message)
+        except Exception:
+            log.exception("telegram: could not take message %s", event.message.id)
+
+    async def _on_deleted(self, event: events.MessageDeleted.Event) -> None:
+        log.info("telegram: messages %s were deleted; nothing to do", event.deleted_ids)
+
+    def _enqueue(self, message: types.Message) -> None:
+        if self._nursery is None:
+            log.warning("telegram: message %s arrived while stopping; skipped", message.id)
+            return
+        chat = str(message.chat_id)
+        inbox = self._inboxes.get(chat)
+        if inbox is None:
+            inbox, received = trio.open_memory_channel[types.Message](INBOX_SIZE)
+            self._inboxes[chat] = inbox
+            self._nursery.start_soon(self._serve_chat, chat, received)
+        try:
+            inbox.send_nowait(message)
+        except trio.WouldBlock:
+            log.warning("telegram: chat %s has %d messages waiting; message %s skipped",
+                        chat, INBOX_SIZE, message.id)  # fmt: skip
+
+    async def _serve_chat(self, chat: str, inbox: trio.MemoryReceiveChannel[types.Message]) -> None:
+        """Handle one chat's messages in order; gather albums; end when the chat goes idle."""
+        pending: types.Message | None = None
+        while True:
+            if pending is None:
+                with trio.move_on_after(IDLE_CHAT_SECONDS):
+                    pending = await inbox.receive()
+                if pending is None:
+                    try:
+                        pending = inbox.receive_nowait()
+                    except trio.WouldBlock:
+                        del self._inboxes[chat]
+                        return
+            group, pending = await self._gather(pending, inbox)
+            try:
+                await self._handle(group)
+            except Exception:
+                log.exception("telegram: failed to handle message %s in chat %s", group[0].id, chat)
+
+    async def _gather(
+        self, first: types.Message, inbox: trio.MemoryReceiveChannel[types.Message]
+    ) -> tuple[list[types.Message], types.Message | None]:
+        """An album arrives as one message per item: wait briefly for the rest."""
+        group = [first]
+        if first.grouped_id is None:
+            return group, None
+        with trio.move_on_after(self.config.album_window):
+            while True:
+                following = await inbox.receive()
+                if following.grouped_id != first.grouped_id:
+                    return group, following
+                group.append(following)
+        return group, None
+
+    # --- one inbound message (or album) ----------------------------------------------
+
+    async def _handle(self, messages: list[types.Message]) -> None:
+        first = messages[0]
+        if not (first.is_private or (first.is_group and self.config.groups)):
+            where = "group" if first.is_group else "channel"
+            log.info("telegram: skipped a message from %s %s (groups = %s)",
+                     where, first.chat_id, self.config.groups)  # fmt: skip
+            return
+        sender = first.sender_id
+        if sender is None:
+            log.info("telegram: skipped message %s without a sender", first.id)
+            return
+        chat_id, user_id = str(first.chat_id), str(sender)
+        self._remember_peer(chat_id, first.input_chat)
+        if self.access.check(user_id) is Access.DENIED:
+            await self._refuse(first, user_id)
+            return
+        text = "\n".join(m.message for m in messages if m.message)
+        if await self._answer_command(first, text):
+            return
+        attachments = await self._attachments(first, messages)
+        if attachments is None:
+            return
+        if not text and not attachments:
+            log.info("telegram: skipped message %s with nothing in it", first.id)
+            return
+        inbound = Inbound(
+            channel=self.name, chat_id=chat_id, user_id=user_id, text=text,
+            attachments=attachments, message_id=str(first.id),
+        )  # fmt: skip
+        if await self.host.submit(inbound) is Admission.DENIED:
+            await self._refuse(first, user_id)
+
+    async def _answer_command(self, message: types.Message, text: str) -> bool:
+        word = text.split(maxsplit=1)[0] if text.startswith("/") else ""
+        command, _, bot = word.partition("@")
+        if command.lower() not in ("/start", "/help"):
+            return False
+        if bot and bot.lower() != self.link.username.lower():
+            return True  # addressed to another bot in a group
+        await self._reply(message, HELP.format(name=self.link.me.first_name or self.link.username))
+        return True
+
+    async def _attachments(
+        self, first: types.Message, messages: list[types.Message]
+    ) -> tuple[Attachment, ...] | None:
+        """Describe every item; ``None`` when one is refused (and the user was told why)."""
+        limit = self.config.max_download_bytes
+        found = []
+        for message in messages:
+            kind = classify(message)
+            if isinstance(kind, Unsupported):
+                await self._reply(first, UNSUPPORTED.format(what=kind.what))
+                return None
+            if kind is None:
+                continue
+            size = declared_size(message)
+            if size is not None and size > limit:
+                log.info("telegram: refused %s of %d bytes in message %s", kind, size, message.id)
+                await self._reply(first, TOO_BIG.format(size=size / 1e6, limit=limit / 1e6))
+                return None
+            found.append(attachment(message, kind, self.link, limit))
+        return tuple(found)
+
+    async def _refuse(self, message: types.Message, user_id: str) -> None:
+        """At most one polite refusal per user and period, and only in private chats."""
+        now = trio.current_time()
+        last = self._refused_at.get(user_id)
+        if not message.is_private or (last is not None and now - last < self.config.refusal_period):
+            log.info("telegram: ignored a message from user %s (not allowed)", user_id)
+            return
+        if len(self._refused_at) >= MAX_REMEMBERED:
+            period = self.config.refusal_period
+            self._refused_at = {u: t for u, t in self._refused_at.items() if now - t < period}
+        self._refused_at[user_id] = now
+        log.info("telegram: refused user %s (not in allow_from)", user_id)
+        await self._reply(message, REFUSAL.format(user_id=user_id))
+
+    async def _reply(self, message: types.Message, text: str) -> None:
+        chat = str(message.chat_id)
+        peer = self._peer(chat)
+        await self._deliver(chat, lambda: self.link.send_text(peer, text, [], None))
+
+    # --- outbound ---------------------------------------------------------------------
+
+    async def send(self, outbound: Outbound) -> None:
+        link = self.link
+        chat = outbound.chat_id
+        peer = self._peer(chat)
+        reply_to = int(outbound.reply_to) if (outbound.reply_to or "").isdigit() else None
+        for text, entities in formatting.messages(outbound.text):
+            await self._deliver(
+                chat, lambda t=text, e=entities, r=reply_to: self._send_formatted(peer, t, e, r)
+            )
+            reply_to = None
+        for audio in outbound.audio:
+            data = await trio.Path(audio.path).read_bytes()
+            await self._deliver(
+                chat,
+                lambda d=data, a=audio: link.send_voice(peer, d, a.duration, a.mime_type),
+            )
+
+    async def _send_formatted(
+        self, peer: Any, text: str, entities: list[Any], reply_to: int | None
+    ) -> None:
+        try:
+            await self.link.send_text(peer, text, entities, reply_to)
+        except errors.BadRequestError as error:
+            if not entities or isinstance(error, errors.FloodWaitError):
+                raise
+            log.info("telegram: formatting rejected (%s); sending plain text", error.message)
+            await self.link.send_text(peer, text, [], reply_to)
+
+    async def _deliver(self, chat: str, attempt: Callable[[], Awaitable[None]]) -> None:
+        """Send within this chat's pace, waiting out flood waits up to ``flood_wait_max``."""
+        for _ in range(MAX_SEND_ATTEMPTS):
+            await self._pace(chat)
+            try:
+                await attempt()
+                return
+            except errors.FloodWaitError as error:
+                if error.seconds > self.config.flood_wait_max:
+                    log.warning(
+                        "telegram: Telegram asked to wait %d s before sending to chat %s "
+                        "(more than flood_wait_max = %g s); the message was dropped",
+                        error.seconds, chat, self.config.flood_wait_max,
+                    )  # fmt: skip
+                    return
+                log.info("telegram: flood wait of %d s for chat %s", error.seconds, chat)
+                self._next_send[chat] = trio.current_time() + error.seconds
+            except (errors.UserIsBlockedError, errors.ChatWriteForbiddenError) as error:
+                log.warning("telegram: cannot write to chat %s: %s", chat, error.message)
+                return
+        log.warning("telegram: gave up sending to chat %s after %d flood waits",
+                    chat, MAX_SEND_ATTEMPTS)  # fmt: skip
+
+    async def _pace(self, chat: str) -> None:
+        now = trio.current_time()
+        wait = self._next_send.get(chat, now) - now
+        if wait > 0:
+            await trio.sleep(wait)
+        if len(self._next_send) >= MAX_REMEMBERED:
+            now = trio.current_time()
+            self._next_send = {c: t for c, t in self._next_send.items() if t > now}
+        self._next_send[chat] = trio.current_time() + self.config.send_interval
+
+    def _remember_peer(self, chat: str, peer: types.TypeInputPeer | None) -> None:
+        if peer is None:
+            return
+        self._peers[chat] = peer
+        self._peers.move_to_end(chat)
+        while len(self._peers) > MAX_REMEMBERED:
+            self._peers.popitem(last=False)
+
+    def _peer(self, chat: str) -> Any:
+        """The input peer seen with the chat's messages; else its id for telethon to resolve."""
+        return self._peers.get(chat) or int(chat)
+
+    # --- activity ---------------------------------------------------------------------
+
+    async def set_activity(self, chat_id: str, activity: Activity | None) -> None:
+        """Keep "typing…" (or "recording…") visible until called with ``None``."""
+        previous = self._activities.pop(chat_id, None)
+        if previous is not None:
+            previous.cancel()
+        if activity is None or self._nursery is None:
+            return
+        action = "record-audio" if activity is Activity.RECORDING else "typing"
+        scope = trio.CancelScope()
+        self._activities[chat_id] = scope
+        self._nursery.start_soon(self._show_activity, chat_id, action, scope)
+
+    async def _show_activity(self, chat: str, action: str, scope: trio.CancelScope) -> None:
+        try:
+            with scope:
+                while True:
+                    try:
+                        await self.link.send_action(self._peer(chat), action)
+                    except (errors.RPCError, ConnectionError) as error:
+                        log.debug("telegram: chat action for %s failed: %s", chat, error)
+                    await trio.sleep(self.config.typing_interval)
+        finally:
+            if self._activities.get(chat) is scope:
+                del self._activities[chat]
+
+
+def factory(config: TelegramConfig, host: Host) -> TelegramChannel:
+    return TelegramChannel(config, host)

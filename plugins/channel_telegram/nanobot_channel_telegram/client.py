@@ -1,0 +1,162 @@
+"""The bot account: telethon's client, logged in, spoken to from trio.
+
+``TelegramLink`` is the plugin's only user of telethon's client API; the rest
+of the plugin calls its trio methods. It is opened by ``open_link`` inside a
+bridge (see ``bridge``), with the session kept by a ``SessionStore``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+from telethon import TelegramClient, errors, functions, types
+from telethon.sessions import StringSession
+
+from nanobot_core import ConfigError, NanobotError
+
+from .bridge import Bridge
+from .config import TelegramConfig
+from .session import SessionStore
+
+log = logging.getLogger("nanobot.telegram")
+
+ClientFactory = Callable[[StringSession, TelegramConfig], TelegramClient]
+
+ACTIONS = {
+    "typing": types.SendMessageTypingAction(),
+    "record-audio": types.SendMessageRecordAudioAction(),
+    "upload-document": types.SendMessageUploadDocumentAction(progress=0),
+    "cancel": types.SendMessageCancelAction(),
+}
+
+
+class _NoSharedFloodMemory(dict[int, float]):
+    """telethon remembers a flood wait per request *type* and then delays that request
+    for every chat. Telegram's send limits are per chat and the plugin waits per chat
+    itself, so this memory must stay empty."""
+
+    def __setitem__(self, key: int, value: float) -> None:
+        return None
+
+
+def make_client(session: StringSession, config: TelegramConfig) -> TelegramClient:
+    """A real client: it raises every flood wait (the plugin waits per chat) and
+    delivers updates one at a time, in order (the plugin queues them per chat)."""
+    return TelegramClient(
+        session,
+        config.api_id,
+        config.api_hash.reveal(),
+        proxy=config.proxy.as_telethon() if config.proxy else None,
+        flood_sleep_threshold=0,
+        sequential_updates=True,
+        base_logger="nanobot.telegram.telethon",
+        catch_up=False,
+    )
+
+
+class TelegramLink:
+    """A logged-in bot, used from trio."""
+
+    def __init__(self, client: TelegramClient, bridge: Bridge, me: types.User) -> None:
+        self.client = client
+        self.bridge = bridge
+        self.me = me
+
+    @property
+    def username(self) -> str:
+        return self.me.username or str(self.me.id)
+
+    async def call(self, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+        return await self.bridge.call(fn, *args, **kwargs)
+
+    async def send_text(
+        self, peer: types.TypeInputPeer, text: str, entities: list[Any], reply_to: int | None
+    ) -> None:
+        await self.call(
+            self.client.send_message,
+            peer,
+            text,
+            formatting_entities=entities or None,
+            parse_mode=None,
+            link_preview=False,
+            reply_to=reply_to,
+        )
+
+    async def send_voice(
+        self, peer: types.TypeInputPeer, data: bytes, duration: float | None, mime_type: str
+    ) -> None:
+        attributes = [types.DocumentAttributeAudio(duration=round(duration or 0), voice=True)]
+        await self.call(
+            self.client.send_file,
+            peer,
+            data,
+            voice_note=True,
+            attributes=attributes,
+            mime_type=mime_type,
+        )
+
+    async def send_action(self, peer: types.TypeInputPeer, action: str) -> None:
+        await self.call(self.client, functions.messages.SetTypingRequest(peer, ACTIONS[action]))
+
+    async def download(self, message: types.Message, sink: Any) -> Any:
+        return await self.call(self.client.download_media, message, file=sink)
+
+    async def wait_disconnected(self) -> None:
+        """Return when telethon gives up reconnecting (then raise what it raised)."""
+
+        async def wait() -> None:
+            await self.client.disconnected
+
+        await self.call(wait)
+
+
+@asynccontextmanager
+async def open_link(
+    config: TelegramConfig,
+    store: SessionStore,
+    bridge: Bridge,
+    make: ClientFactory = make_client,
+) -> AsyncIterator[TelegramLink]:
+    """Connect, log in with the bot token, and disconnect (shielded) on the way out."""
+    session = StringSession(await store.load() or None)
+    client = make(session, config)
+    client._flood_waited_requests = _NoSharedFloodMemory()  # private; telethon is pinned
+    try:
+        me = await _log_in(client, config, bridge)
+        await store.save(session.save())
+        yield TelegramLink(client, bridge, me)
+    finally:
+        with trio.move_on_after(5, shield=True):
+            await store.save(session.save())
+            await bridge.call(_disconnect, client)
+
+
+async def _disconnect(client: TelegramClient) -> None:
+    await client.disconnect()
+
+
+async def _log_in(client: TelegramClient, config: TelegramConfig, bridge: Bridge) -> types.User:
+    try:
+        await bridge.call(client.connect)
+        if not await bridge.call(client.is_user_authorized):
+            await bridge.call(client.sign_in, bot_token=config.bot_token.reveal())
+        me = await bridge.call(client.get_me)
+    except errors.AccessTokenInvalidError:
+        raise ConfigError(
+            "channels.telegram.bot_token: Telegram rejected the bot token (ask @BotFather)"
+        ) from None
+    except (errors.ApiIdInvalidError, errors.ApiIdPublishedFloodError):
+        raise ConfigError(
+            "channels.telegram.api_id: Telegram rejected api_id/api_hash (see my.telegram.org)"
+        ) from None
+    except (ConnectionError, OSError) as error:
+        raise NanobotError(f"cannot reach Telegram: {error}") from None
+    if me is None or not me.bot:
+        raise ConfigError(
+            "channels.telegram: the saved session is not a bot account; delete it and retry"
+        )
+    return me
