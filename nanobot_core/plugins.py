@@ -134,7 +134,12 @@ class Plugins:
             reason = _unknown_hooks_error(unknown) if unknown else _one_line(str(error))
             self.infos.append(_with(info, status="failed", error=reason))
             return False
-        self._rewarn(name, caught)
+        try:
+            self._rewarn(name, caught)
+        except Warning as error:  # warnings are errors here (-W error): this plugin fails alone
+            self.pm.unregister(name=name)
+            self.infos.append(_with(info, status="failed", error=_one_line(str(error))))
+            return False
         hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or ()))
         self.infos.append(_with(info, hooks=hooks))
         return True

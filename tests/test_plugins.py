@@ -450,3 +450,20 @@ class NoisyImpl:
     @hookimpl
     def noisy_hook(self) -> None:
         pass
+
+
+def test_deprecation_as_error_fails_that_plugin_alone(dists: Dists) -> None:
+    dists.add("oldstyle", OLD_HOOK)
+    dists.add("fine", GOOD.format(name="finemodel"))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PluginDeprecationWarning)
+        plugins = Plugins.load(env=only("oldstyle", "fine"))
+
+    old = info(plugins, "oldstyle")
+    assert old.status == "failed"
+    assert old.error is not None
+    assert old.error.startswith("plugin 'oldstyle': hook 'register_models' is deprecated")
+    assert plugins.pm.get_plugin("oldstyle") is None
+    assert info(plugins, "fine").status == "loaded"
+    assert plugins.collect().get(Kind.CHAT_MODEL, "oldstyle") is None
