@@ -8,16 +8,22 @@ import attrs
 from attrs import field, frozen
 
 from nanobot_core import Secret
+from nanobot_core.config import FieldError
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if value <= 0:
-        raise ValueError(f"must be greater than 0, got {value}")
+        raise FieldError(attribute.name, f"must be greater than 0, got {value}")
+
+
+def _not_negative(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if value < 0:
+        raise FieldError(attribute.name, f"must be 0 or more, got {value}")
 
 
 def _speed(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if not 0.25 <= value <= 4.0:
-        raise ValueError(f"must be between 0.25 and 4.0, got {value}")
+        raise FieldError(attribute.name, f"must be between 0.25 and 4.0, got {value}")
 
 
 @frozen
@@ -29,12 +35,24 @@ class OpenAISpeechConfig:
     (after Markdown is stripped): a longer reply is sent as text only.
     """
 
-    model: str = "gpt-4o-mini-tts"
-    voice: str = "alloy"
-    speed: float = field(default=1.0, validator=_speed)
-    instructions: str | None = None
+    model: str = field(default="gpt-4o-mini-tts", metadata={"help": "tts-1, tts-1-hd, ..."})
+    voice: str = field(default="alloy", metadata={"help": "alloy, ash, coral, nova, ..."})
+    speed: float = field(default=1.0, validator=_speed, metadata={"help": "0.25 to 4.0"})
+    instructions: str | None = field(
+        default=None,
+        metadata={"example": '"Speak warmly."', "help": "tone of voice (gpt-4o-mini-tts only)"},
+    )
     base_url: str = "https://api.openai.com/v1"
-    api_key: Secret | None = None
-    timeout: float = field(default=60.0, validator=_positive)
-    max_retries: int = field(default=2, validator=attrs.validators.ge(0))
-    max_chars: int = field(default=4000, validator=_positive)
+    api_key: Secret | None = field(
+        default=None,
+        metadata={"example": '{ env = "OPENAI_API_KEY" }', "help": "default: $OPENAI_API_KEY"},
+    )
+    timeout: float = field(
+        default=60.0, validator=_positive, metadata={"help": "seconds to connect or between chunks"}
+    )
+    max_retries: int = field(
+        default=2, validator=_not_negative, metadata={"help": "retries before any audio"}
+    )
+    max_chars: int = field(
+        default=4000, validator=_positive, metadata={"help": "longer replies go out as text only"}
+    )

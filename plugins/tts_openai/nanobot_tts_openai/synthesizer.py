@@ -128,7 +128,7 @@ class OpenAISpeech:
             speech_error = self._speech_error(error)
             if speech_error is None:
                 raise
-            log.warning("speech synthesis failed: %s (%s)", speech_error, type(error).__name__)
+            log.warning("speech synthesis failed (%s): %s", type(error).__name__, speech_error)
             raise speech_error from error
 
     async def _duration(self, path: trio.Path) -> float:
