@@ -61,6 +61,8 @@ class FakeTelegram:
     bot_token: str = BOT_TOKEN
     api_id: int = API_ID
     requests: list[TLRequest] = attrs.field(factory=list)
+    answered_at: list[float] = attrs.field(factory=list)
+    """``trio.current_time()`` of each request, in the order of ``requests``."""
     files: dict[int, bytes] = attrs.field(factory=dict)
     _failures: list[_Failure] = attrs.field(factory=list)
     _ids: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1000))
@@ -90,6 +92,7 @@ class FakeTelegram:
 
     def answer(self, request: TLRequest) -> Any:
         self.requests.append(request)
+        self.answered_at.append(trio.current_time())
         for failure in self._failures:
             if failure.times > 0 and failure.matches(request):
                 failure.times -= 1
