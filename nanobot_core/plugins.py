@@ -31,7 +31,7 @@ GROUP = "nanobot"
 ENV_ALLOW = "NANOBOT_LOAD_PLUGINS"
 CORE_DISTRIBUTION = "nanobot-core"
 
-# Registered exactly like a third-party plugin, after the entry points.
+# Registered exactly like a third-party plugin, before the entry points.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "nanobot_core.builtins.console",
     "nanobot_core.builtins.echo",
@@ -84,15 +84,16 @@ class Plugins:
         entry_points: bool = True,
         extra: tuple[object, ...] = (),
     ) -> Plugins:
-        """Load the entry points (honouring ``NANOBOT_LOAD_PLUGINS``), then built-ins.
+        """Register the built-ins, then the entry points (honouring ``NANOBOT_LOAD_PLUGINS``).
 
-        ``extra`` plugin objects (modules or instances) are registered after
-        them; tests use it to add a plugin without installing it.
+        Built-ins come first so that no installed plugin can displace the
+        console channel or the echo model by taking their names; a clash is
+        reported on the newcomer. ``extra`` plugin objects (modules or
+        instances) are registered last; tests use it to add a plugin without
+        installing it.
         """
         plugins = cls()
         env = os.environ if env is None else env
-        if entry_points:
-            plugins._load_entry_points(_allow_list(env.get(ENV_ALLOW)))
         for module_name in DEFAULT_PLUGINS:
             info = PluginInfo(
                 name=module_name.rsplit(".", 1)[1],
@@ -100,6 +101,8 @@ class Plugins:
                 version=__version__,
             )
             plugins.add(importlib.import_module(module_name), name=info.name, info=info)
+        if entry_points:
+            plugins._load_entry_points(_allow_list(env.get(ENV_ALLOW)))
         for obj in extra:
             plugins.add(obj)
         return plugins
@@ -170,8 +173,11 @@ class Plugins:
                 continue
             self._load_entry_point(ep)
         if allowed:
-            known = {ep.name for ep in found} | {_dist_name(ep) for ep in found}
-            for name in sorted(allowed - known):
+            names = {ep.name for ep in found}
+            dists = {_dist_name(ep) for ep in found}
+            for name in sorted(allowed):
+                if name in names or canonicalize_name(name) in dists:
+                    continue
                 log.warning("%s names %r, but no installed plugin has that name", ENV_ALLOW, name)
 
     def _load_entry_point(self, ep: metadata.EntryPoint) -> None:

@@ -226,20 +226,35 @@ def test_two_distributions_with_the_same_entry_point_name_are_both_named(dists: 
     )
 
 
-def test_entry_point_that_takes_a_builtin_name_is_reported(dists: Dists) -> None:
+def test_entry_point_cannot_displace_a_builtin(dists: Dists) -> None:
     dists.add("echo", GOOD.format(name="impostor"))
 
     plugins = Plugins.load(env=only("echo"))
 
     echoes = [i for i in plugins.infos if i.name == "echo"]
     assert [(e.distribution, e.status) for e in echoes] == [
-        ("nanobot-test-echo", "loaded"),
-        ("nanobot-core", "failed"),
+        ("nanobot-core", "loaded"),
+        ("nanobot-test-echo", "failed"),
     ]
     assert echoes[1].error == (
-        "plugin name 'echo' is used by both nanobot-test-echo and nanobot-core; "
+        "plugin name 'echo' is used by both nanobot-core and nanobot-test-echo; "
         "only the first loads"
     )
+    registry = plugins.collect()
+    assert registry.get(Kind.CHAT_MODEL, "echo").plugin == "echo"  # type: ignore[union-attr]
+    assert registry.get(Kind.CHAT_MODEL, "impostor") is None
+
+
+def test_entry_point_registering_a_builtin_name_is_the_one_reported(dists: Dists) -> None:
+    dists.add("myecho", GOOD.format(name="echo"))
+
+    plugins = Plugins.load(env=only("myecho"))
+    registry = plugins.collect()
+
+    message = "chat model 'echo' is registered by both plugin 'echo' and plugin 'myecho'"
+    assert registry.problems == [message]
+    assert info(plugins, "myecho").error == message
+    assert info(plugins, "echo").status == "loaded"
 
 
 def test_register_hook_that_raises_is_recorded_and_registers_nothing(dists: Dists) -> None:
@@ -278,7 +293,7 @@ def test_load_plugins_env_loads_only_the_named_entry_points(dists: Dists) -> Non
     dists.add("beta", GOOD.format(name="beta"), dist="nanobot-beta")
     c = dists.add("gamma", "raise RuntimeError('must not be imported')\n")
 
-    plugins = Plugins.load(env=only("alpha", "nanobot-beta"))  # by entry point or distribution
+    plugins = Plugins.load(env=only("alpha", "Nanobot_Beta"))  # entry point or distribution
 
     assert info(plugins, "alpha").status == "loaded"
     assert info(plugins, "beta").status == "loaded"
@@ -305,7 +320,7 @@ def test_load_plugins_env_naming_nothing_installed_is_logged(
 ) -> None:
     dists.add("alpha", GOOD.format(name="alpha"))
 
-    Plugins.load(env=only("alpha", "alhpa"))
+    Plugins.load(env=only("alpha", "Nanobot_Test_Alpha", "alhpa"))
 
     assert [r.getMessage() for r in caplog.records] == [
         f"{ENV_ALLOW} names 'alhpa', but no installed plugin has that name"
