@@ -280,7 +280,7 @@ class TelegramChannel:
         except errors.BadRequestError as error:
             if not entities or isinstance(error, errors.FloodWaitError):
                 raise
-            log.info("telegram: formatting rejected (%s); sending plain text", error.message)
+            log.info("telegram: formatting rejected (%s); sending plain text", type(error).__name__)
             await self.link.send_text(peer, text, [], reply_to)
 
     async def _deliver(self, chat: str, attempt: Callable[[], Awaitable[None]]) -> None:
@@ -301,7 +301,7 @@ class TelegramChannel:
                 log.info("telegram: flood wait of %d s for chat %s", error.seconds, chat)
                 self._next_send[chat] = trio.current_time() + error.seconds
             except (errors.UserIsBlockedError, errors.ChatWriteForbiddenError) as error:
-                log.warning("telegram: cannot write to chat %s: %s", chat, error.message)
+                log.warning("telegram: cannot write to chat %s: %s", chat, type(error).__name__)
                 return
         log.warning("telegram: gave up sending to chat %s after %d flood waits",
                     chat, MAX_SEND_ATTEMPTS)  # fmt: skip
