@@ -272,6 +272,11 @@ def test_documented_api_version_is_the_declared_one() -> None:
     text = (ROOT / "docs" / "compatibility.md").read_text()
 
     assert f"plugin API version is **{PLUGIN_API_VERSION}**" in text
+    core = Version(__version__)
+    assert f"`nanobot-core` {core.major}.{core.minor}.x" in text, "update the API/core mapping"
+    # the next breaking core: the minor while the core is 0.x, the major from 1.0 on
+    upper = f"0.{core.minor + 1}" if core.major == 0 else f"{core.major + 1}"
+    assert f"`nanobot-core>={core.major}.{core.minor},<{upper}`" in text
 
 
 def test_nanobot_plugins_json_carries_status_and_reason(
