@@ -42,6 +42,20 @@ class Bridge:
 
 @asynccontextmanager
 async def open_bridge() -> AsyncIterator[Bridge]:
-    """An asyncio loop inside the current trio task tree, closed when the block exits."""
-    async with trio_asyncio.open_loop() as loop:
-        yield Bridge(loop)
+    """An asyncio loop inside the current trio task tree, closed when the block exits.
+
+    The loop's own nursery would wrap whatever the block raises in an exception
+    group; a lone error comes out as itself, so callers see ``ConfigError`` as such.
+    """
+    try:
+        async with trio_asyncio.open_loop() as loop:
+            yield Bridge(loop)
+    except BaseExceptionGroup as group:
+        raise _sole(group) from None
+
+
+def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    leaves = group.exceptions
+    while len(leaves) == 1 and isinstance(leaves[0], BaseExceptionGroup):
+        leaves = leaves[0].exceptions
+    return leaves[0] if len(leaves) == 1 else group

@@ -1,0 +1,80 @@
+"""Registration, config structuring, login errors and the ``nanobot telegram`` command."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from click.testing import CliRunner
+from nanobot_channel_telegram import plugin
+from nanobot_channel_telegram.channel import TelegramChannel
+from nanobot_channel_telegram.client import make_client
+from nanobot_channel_telegram.config import TelegramConfig
+from nanobot_channel_telegram.testing import FakeHost, FakeTelegram, make_config
+
+from nanobot_core import ConfigError, Secret
+from nanobot_core.config import make_converter, structure
+
+
+def test_registers_the_telegram_channel_and_command() -> None:
+    registered = []
+    plugin.register_channels(lambda name, factory, config=None: registered.append((name, config)))
+    assert registered == [("telegram", TelegramConfig)]
+    cli = click.Group("nanobot")
+    plugin.register_commands(cli)
+    assert sorted(cli.commands["telegram"].commands) == ["check"]
+
+
+def test_config_structures_from_toml_values_with_secrets_from_the_environment() -> None:
+    raw = {
+        "api_id": 12345,
+        "api_hash": {"env": "TG_HASH"},
+        "bot_token": {"env": "TG_TOKEN"},
+        "allow_from": [111],
+        "admins": [222],
+        "groups": True,
+        "proxy": {"type": "socks5", "host": "127.0.0.1", "port": 1080},
+    }
+    converter = make_converter({"TG_HASH": "h" * 32, "TG_TOKEN": "1:abc"})
+    config, errors = structure(converter, raw, TelegramConfig, "channels.telegram")
+    assert errors == []
+    assert config.bot_token.reveal() == "1:abc"
+    assert config.access_policy().check("111").value == "user"
+    assert config.access_policy().check("222").value == "admin"
+    assert config.access_policy().check("333").value == "denied"
+    assert config.proxy.as_telethon()["addr"] == "127.0.0.1"
+
+
+def test_config_errors_name_their_key() -> None:
+    raw = {"api_id": "12345", "api_hash": "x", "bot_token": "y", "allow_from": ["me"], "colour": 1}
+    _, errors = structure(make_converter({}), raw, TelegramConfig, "channels.telegram")
+    text = "\n".join(errors)
+    assert "channels.telegram" in text and "colour" in text
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"bot_token": Secret(value="1:wrong")}, "channels.telegram.bot_token"),
+        ({"api_id": 999}, "channels.telegram.api_id"),
+    ],
+)
+async def test_bad_credentials_are_one_clear_line(
+    host: FakeHost, overrides: dict, message: str
+) -> None:
+    fake = FakeTelegram()
+    channel = TelegramChannel(
+        make_config(**overrides), host, make=lambda s, c: fake.install(make_client(s, c))
+    )
+    with pytest.raises(ConfigError, match=message) as caught:
+        await channel.run()
+    assert "wrong" not in str(caught.value)
+
+
+def test_check_without_a_telegram_table_says_so(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "nanobot.toml"
+    config.write_text("[channels.console]\n")
+    cli = click.Group("nanobot")
+    plugin.register_commands(cli)
+    result = CliRunner().invoke(cli, ["telegram", "check", "-c", str(config)])
+    assert result.exit_code == 1
+    assert "[channels.telegram] is missing" in result.output
