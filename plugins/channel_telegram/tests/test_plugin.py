@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 import pytest
+import trio
 from click.testing import CliRunner
 from nanobot_channel_telegram import plugin
 from nanobot_channel_telegram.channel import TelegramChannel
@@ -78,3 +79,15 @@ def test_check_without_a_telegram_table_says_so(tmp_path) -> None:  # type: igno
     result = CliRunner().invoke(cli, ["telegram", "check", "-c", str(config)])
     assert result.exit_code == 1
     assert "[channels.telegram] is missing" in result.output
+
+
+async def test_a_lost_connection_ends_run_so_the_runtime_restarts_it(host: FakeHost) -> None:
+    fake = FakeTelegram()
+    channel = TelegramChannel(
+        make_config(), host, make=lambda s, c: fake.install(make_client(s, c))
+    )
+    with pytest.RaisesGroup(ConnectionError, flatten_subgroups=True):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(channel.run)
+            channel.link.client._sender.drop(ConnectionError("network gone"))
+    assert channel._link is None
