@@ -4,9 +4,11 @@ The API takes at most 4,096 characters per request. Longer text is cut at
 paragraph breaks first, then between sentences, then between words, and the
 pieces are packed greedily so each segment is as long as the limit allows.
 Words are never cut and no word is lost: only the whitespace between pieces
-may change. The one exception is a single "word" (a run without whitespace,
-such as a long URL) longer than the limit: it is cut into limit-sized pieces,
-since it cannot be sent whole.
+may change. Two exceptions, both for runs without whitespace: text in scripts
+written without spaces is also cut after its sentence marks (U+3002 and the
+full-width ! ? ;), and a single "word" longer than the limit (a huge URL, a
+CJK sentence over the limit) is cut into limit-sized pieces, since it cannot
+be sent whole.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ API_LIMIT = 4096
 """Characters per request accepted by the OpenAI speech endpoint."""
 
 _PARAGRAPHS = re.compile(r"\n[ \t]*\n\s*")
-_SENTENCES = re.compile(r"(?<=[.!?…;:])\s+")
+_SENTENCES = re.compile(r"(?<=[.!?…;:\u3002\uff01\uff1f\uff1b])\s+")
+# Scripts written without spaces (Chinese, Japanese) end sentences with no space after.
+_UNSPACED_SENTENCES = re.compile(r"(?<=[\u3002\uff01\uff1f\uff1b])(?=\S)")
 _WORDS = re.compile(r"\s+")
 
 # (how to split, what to put back between pieces packed into one segment)
 _LEVELS: tuple[tuple[re.Pattern[str], str], ...] = (
     (_PARAGRAPHS, "\n\n"),
     (_SENTENCES, " "),
+    (_UNSPACED_SENTENCES, ""),
     (_WORDS, " "),
 )
 

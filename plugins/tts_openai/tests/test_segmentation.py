@@ -6,7 +6,9 @@ from hypothesis import strategies as st
 from nanobot_tts_openai.segmentation import API_LIMIT, split_text
 
 WORD_CHARS = st.characters(
-    categories=("L", "N", "P", "S"), exclude_characters="\n\r\t\x0b\x0c\x1c\x1d\x1e\x1f\x85"
+    categories=("L", "N", "P", "S"),
+    # whitespace, and the sentence marks of unspaced scripts (which may end a "word")
+    exclude_characters="\n\r\t\x0b\x0c\x1c\x1d\x1e\x1f\x85\u3002\uff01\uff1f\uff1b",
 )
 SEPARATORS = st.sampled_from([" ", "  ", "\n", "\n\n", "\n \n", "\t", "\n\n\n"])
 
@@ -91,3 +93,21 @@ def test_a_word_longer_than_the_limit_is_the_only_hard_cut() -> None:
 def test_limit_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         split_text("text", 0)
+
+
+def test_unspaced_scripts_are_cut_after_their_sentence_marks() -> None:
+    sentences = ["这是第一句话\u3002", "这是第二句话\uff01", "这是第三句话\uff1f"]
+    segments = split_text("".join(sentences), limit=15)
+    assert segments == [sentences[0] + sentences[1], sentences[2]]
+
+
+@given(
+    st.lists(st.text(st.sampled_from("天地人日月"), min_size=1, max_size=8), max_size=30),
+    st.integers(min_value=9, max_value=40),
+)
+def test_unspaced_text_loses_nothing(sentences: list[str], limit: int) -> None:
+    text = "".join(s + "。" for s in sentences)
+    segments = split_text(text, limit)
+    assert all(0 < len(s) <= limit for s in segments)
+    assert "".join(segments) == text
+    assert all(s.endswith("。") for s in segments)
