@@ -14,6 +14,10 @@ class Access(enum.Enum):
     ADMIN = "admin"  # allowed, and exempt from rate limits
 
 
+def _ids(values: Iterable[object]) -> frozenset[str]:
+    return frozenset(str(v) for v in values)
+
+
 @frozen
 class AccessPolicy:
     """Deny by default: only listed user ids are served; admins are always allowed.
@@ -22,22 +26,18 @@ class AccessPolicy:
     (the console).
     """
 
-    allow_from: frozenset[str] = field(factory=frozenset, converter=lambda v: _ids(v))
-    admins: frozenset[str] = field(factory=frozenset, converter=lambda v: _ids(v))
+    allow_from: frozenset[str] = field(factory=frozenset, converter=_ids)
+    admins: frozenset[str] = field(factory=frozenset, converter=_ids)
     everyone: bool = False
 
     @classmethod
     def operator(cls) -> AccessPolicy:
-        """The local operator's channel: everyone allowed, everyone an admin."""
+        """The local operator's channel: always allowed (rate limits still apply)."""
         return cls(everyone=True)
 
     def check(self, user_id: str) -> Access:
-        if self.everyone or user_id in self.admins:
+        if user_id in self.admins:
             return Access.ADMIN
-        if user_id in self.allow_from:
+        if self.everyone or user_id in self.allow_from:
             return Access.USER
         return Access.DENIED
-
-
-def _ids(values: Iterable[object]) -> frozenset[str]:
-    return frozenset(str(v) for v in values)

@@ -41,7 +41,9 @@ class Rate:
     def parse(cls, text: str) -> Rate:
         match = _RATE.match(text)
         if not match:
-            raise ValueError(f'expected "N/PERIOD" such as "30/minute" or "3/5 minutes", got {text!r}')
+            raise ValueError(
+                f'expected "N/PERIOD" such as "30/minute" or "3/5 minutes", got {text!r}'
+            )
         count, multiple, unit = match.groups()
         period = int(multiple or 1) * _PERIODS[unit]
         if int(count) < 1 or period < 1:
@@ -52,9 +54,22 @@ class Rate:
         return f"{self.count}/{int(self.period)} seconds"
 
 
+class FieldError(ValueError):
+    """A validator's complaint about one field, so the error can name the field's key path."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field_name = field_name
+
+
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if value <= 0:
-        raise ValueError(f"must be greater than 0, got {value}")
+        raise FieldError(attribute.name, f"must be greater than 0, got {value}")
+
+
+def _not_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value < 0:
+        raise FieldError(attribute.name, f"must be 0 or more, got {value}")
 
 
 @frozen
@@ -62,7 +77,7 @@ class AgentConfig:
     model: str = "echo/echo"
     system_prompt: str = "You are a helpful assistant."
     max_tool_iterations: int = field(default=10, validator=_positive)
-    history_messages: int = field(default=40, validator=attrs.validators.ge(0))
+    history_messages: int = field(default=40, validator=_not_negative)
 
     @property
     def model_provider(self) -> str:
@@ -106,6 +121,7 @@ class RuntimeConfig:
     queue_size: int = field(default=8, validator=_positive)
     turn_timeout: float = field(default=600.0, validator=_positive)
     shutdown_grace: float = field(default=3.0, validator=_positive)
+    restart_delay: float = field(default=1.0, validator=_positive)
 
 
 @frozen
@@ -225,7 +241,7 @@ def make_converter(env: Mapping[str, str]) -> cattrs.Converter:
 
     def rate(value: Any, _: type) -> Rate:
         if type(value) is not str:
-            raise ValueError(f"expected a rate such as \"30/minute\", got {_describe(value)}")
+            raise ValueError(f'expected a rate such as "30/minute", got {_describe(value)}')
         return Rate.parse(value)
 
     converter.register_structure_hook(Rate, rate)
@@ -250,6 +266,8 @@ def _error_lines(error: Exception, path: str) -> list[str]:
     def fmt(exc: BaseException, type_: type | None) -> str:
         if isinstance(exc, cattrs.ForbiddenExtraKeysError):
             return f"unknown key {', '.join(sorted(map(repr, exc.extra_fields)))}"
+        if isinstance(exc, FieldError):
+            return f"{exc.field_name}\x1f{exc}"
         if isinstance(exc, KeyError):
             return "required key missing"
         if isinstance(exc, ValueError | TypeError):
@@ -259,13 +277,14 @@ def _error_lines(error: Exception, path: str) -> list[str]:
     lines = []
     for line in cattrs.transform_error(error, path=path, format_exception=fmt):
         message, _, where = line.rpartition(" @ ")
+        if "\x1f" in message:  # a FieldError: the failing field is below the reported path
+            name, _, message = message.partition("\x1f")
+            where = f"{where}.{name}"
         lines.append(f"{where}: {message}")
     return lines
 
 
-def structure(
-    converter: cattrs.Converter, raw: Any, cls: type, path: str
-) -> tuple[Any, list[str]]:
+def structure(converter: cattrs.Converter, raw: Any, cls: type, path: str) -> tuple[Any, list[str]]:
     """Structure ``raw`` into ``cls``; returns the object or the error lines."""
     try:
         return converter.structure(raw, cls), []
@@ -324,7 +343,7 @@ def _wanted(core: CoreConfig, registry: Registry, errors: list[str]) -> list[tup
         return value
 
     for kind in (Kind.CHANNEL, Kind.TOOL):
-        for name, table in getattr(core, kind.table).items():
+        for name in getattr(core, kind.table):
             if _known(registry, (kind,), name, f"{kind.table}.{name}", errors) and is_on(
                 getattr(core, kind.table), name, f"{kind.table}.{name}"
             ):

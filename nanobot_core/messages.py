@@ -102,6 +102,14 @@ class AudioFile:
     duration: float | None = None
 
 
+class TurnStatus(enum.StrEnum):
+    """How a turn ended, so a channel can render a refusal or failure differently."""
+
+    OK = "ok"
+    REFUSED = "refused"  # rate limited or queue full: the text says when to retry
+    FAILED = "failed"  # the model, a tool or the runtime failed: the text says what happened
+
+
 @frozen
 class Outbound:
     """A reply for one chat: text, and optionally audio segments to send as voice notes."""
@@ -111,6 +119,7 @@ class Outbound:
     text: str
     audio: tuple[AudioFile, ...] = ()
     reply_to: str | None = None
+    status: TurnStatus = TurnStatus.OK
 
 
 # --- what the model sees -------------------------------------------------------------
@@ -231,4 +240,5 @@ __all__ = [
     "TextPart",
     "ToolCall",
     "ToolSpec",
+    "TurnStatus",
 ]

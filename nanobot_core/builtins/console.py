@@ -1,1 +1,118 @@
-"""placeholder"""
+"""The ``console`` channel: the local operator talking to nanobot in a terminal.
+
+``nanobot chat -m TEXT`` runs one turn; without ``-m`` it is a REPL
+(``/quit`` or end of input leaves). Replies go to stdout, refusals and failures
+to stderr; voice replies are copied into the audio directory and announced
+as ``audio: PATH``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import trio
+from attrs import define, field
+
+from ..access import AccessPolicy
+from ..hookspecs import hookimpl
+from ..messages import Activity, Attachment, Inbound, Outbound, TurnStatus
+from ..protocols import Host
+from ..registry import NoConfig, Register
+
+NAME = "console"
+CHAT_ID = "local"
+USER_ID = "operator"
+QUIT = ("/quit", "/exit")
+
+
+@define(eq=False)
+class ConsoleChannel:
+    """A channel on stdin/stdout. ``message`` set: one turn, then the channel finishes."""
+
+    host: Host
+    message: str | None = None
+    attachments: Sequence[Attachment] = ()
+    session: str = ""
+    audio_out: Path = field(factory=Path.cwd)
+    stdin: IO[str] = field(factory=lambda: sys.stdin)
+    stdout: IO[str] = field(factory=lambda: sys.stdout)
+    stderr: IO[str] = field(factory=lambda: sys.stderr)
+    access: AccessPolicy = field(factory=AccessPolicy.operator)
+    statuses: list[TurnStatus] = field(factory=list)
+    _replied: trio.Event = field(factory=trio.Event)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        if self.message is not None:
+            await self._turn(self.message, tuple(self.attachments))
+            return
+        if self.attachments:
+            self.stderr.write("(attachments go with the first message)\n")
+        attachments = tuple(self.attachments)
+        while True:
+            line = await self._read_line()
+            if line is None or line.strip().lower() in QUIT:
+                return
+            if not line.strip() and not attachments:
+                continue
+            await self._turn(line.strip(), attachments)
+            attachments = ()
+
+    async def _read_line(self) -> str | None:
+        if self.stdin.isatty():
+            self.stderr.write("you> ")
+            self.stderr.flush()
+        line = await trio.to_thread.run_sync(self.stdin.readline, abandon_on_cancel=True)
+        return line or None  # "" is end of input
+
+    async def _turn(self, text: str, attachments: tuple[Attachment, ...]) -> None:
+        self._replied = trio.Event()
+        inbound = Inbound(
+            channel=NAME,
+            chat_id=CHAT_ID,
+            user_id=USER_ID,
+            text=text,
+            attachments=attachments,
+            session=self.session,
+        )
+        await self.host.submit(inbound)
+        await self._replied.wait()
+
+    async def send(self, outbound: Outbound) -> None:
+        self.statuses.append(outbound.status)
+        stream = self.stdout if outbound.status is TurnStatus.OK else self.stderr
+        stream.write(outbound.text.rstrip("\n") + "\n")
+        if outbound.audio:
+            await trio.Path(self.audio_out).mkdir(parents=True, exist_ok=True)
+        for index, audio in enumerate(outbound.audio, start=1):
+            target = self.audio_out / f"nanobot-reply-{_stamp()}-{index}{audio.path.suffix}"
+            await trio.to_thread.run_sync(shutil.copyfile, audio.path, target)
+            self.stdout.write(f"audio: {target}\n")
+        self.stdout.flush()
+        self._replied.set()
+
+    async def set_activity(self, chat_id: str, activity: Activity | None) -> None:
+        if not self.stderr.isatty():
+            return
+        status = f"… {activity.value}" if activity is not None else ""
+        self.stderr.write(f"\r\x1b[K{status}")
+        self.stderr.flush()
+
+
+def _stamp() -> str:
+    import time
+
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+def make_console(config: NoConfig, host: Any) -> ConsoleChannel:
+    return ConsoleChannel(host=host)
+
+
+@hookimpl
+def register_channels(register: Register) -> None:
+    register(NAME, make_console)

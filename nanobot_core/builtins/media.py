@@ -1,1 +1,121 @@
-"""placeholder"""
+"""Built-in media processors: images become image parts, voice and audio become transcripts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+from attrs import frozen
+
+from ..errors import MediaError
+from ..hookspecs import hookimpl
+from ..media import describe_size
+from ..messages import Activity, Attachment, AttachmentKind, ImagePart, Part, TextPart
+from ..protocols import MediaContext
+from ..registry import Register
+
+IMAGE_LIMIT = 20 * 1024 * 1024  # the vision APIs' per-image limit
+AUDIO_LIMIT = 25 * 1024 * 1024  # the transcription APIs' upload limit
+
+# Magic numbers of the formats vision models accept.
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+def sniff_image(head: bytes) -> str | None:
+    """The MIME type of a JPEG/PNG/GIF/WEBP image from its first bytes, or None."""
+    for signature, mime in _SIGNATURES:
+        if head.startswith(signature):
+            return mime
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+@frozen
+class ImageConfig:
+    max_bytes: int = attrs.field(default=IMAGE_LIMIT, validator=attrs.validators.gt(0))
+
+
+@frozen
+class ImageProcessor:
+    """Checks format and size, then hands the image to the model as it is."""
+
+    max_bytes: int = IMAGE_LIMIT
+    kinds: frozenset[AttachmentKind] = frozenset({AttachmentKind.IMAGE})
+    capability: str = ""
+
+    async def process(
+        self, path: Path, attachment: Attachment, context: MediaContext
+    ) -> tuple[Part, ...]:
+        size = (await trio.Path(path).stat()).st_size
+        if size > self.max_bytes:
+            raise MediaError(
+                f"the image is too large ({describe_size(size)}; "
+                f"the limit is {describe_size(self.max_bytes)})."
+            )
+        data = await trio.Path(path).read_bytes()
+        mime = sniff_image(data[:16])
+        if mime is None:
+            raise MediaError("the file is not a JPEG, PNG, WEBP or GIF image.")
+        return (ImagePart(data=data, mime_type=mime, description=_describe(attachment)),)
+
+
+def _describe(attachment: Attachment) -> str:
+    return f"image {attachment.filename}" if attachment.filename else "image"
+
+
+@frozen
+class AudioConfig:
+    max_bytes: int = attrs.field(default=AUDIO_LIMIT, validator=attrs.validators.gt(0))
+
+
+@frozen
+class AudioProcessor:
+    """Voice notes and audio files become their transcript (the configured transcriber)."""
+
+    max_bytes: int = AUDIO_LIMIT
+    kinds: frozenset[AttachmentKind] = frozenset({AttachmentKind.VOICE, AttachmentKind.AUDIO})
+    capability: str = ""  # the transcription limit is applied by context.transcribe
+
+    async def process(
+        self, path: Path, attachment: Attachment, context: MediaContext
+    ) -> tuple[Part, ...]:
+        if context.transcribe is None:
+            raise MediaError(
+                "I can't listen to audio: no transcriber is configured ([voice] transcriber)."
+            )
+        size = (await trio.Path(path).stat()).st_size
+        if size == 0:
+            raise MediaError("the audio file is empty.")
+        if size > self.max_bytes:
+            raise MediaError(
+                f"the audio is too large ({describe_size(size)}; "
+                f"the limit is {describe_size(self.max_bytes)})."
+            )
+        await context.set_activity(Activity.TRANSCRIBING)
+        text = (await context.transcribe(path)).strip()
+        label = "voice message" if attachment.kind is AttachmentKind.VOICE else "audio"
+        if not text:
+            return (TextPart(f"[{label}: no speech recognised]"),)
+        return (TextPart(f"[{label} transcript] {text}"),)
+
+
+def make_image(config: ImageConfig, host: Any) -> ImageProcessor:
+    return ImageProcessor(max_bytes=config.max_bytes)
+
+
+def make_audio(config: AudioConfig, host: Any) -> AudioProcessor:
+    return AudioProcessor(max_bytes=config.max_bytes)
+
+
+@hookimpl
+def register_media_processors(register: Register) -> None:
+    register("image", make_image, config=ImageConfig)
+    register("audio", make_audio, config=AudioConfig)

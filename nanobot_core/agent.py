@@ -1,0 +1,104 @@
+"""The agent loop: call the model, run the tools it asks for, until it answers."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jsonschema
+from attrs import define, frozen
+
+from .errors import ToolError
+from .messages import ChatMessage, ChatRequest, ToolCall, ToolSpec
+from .protocols import ChatModel, Tool, ToolContext
+
+log = logging.getLogger(__name__)
+
+EMPTY_REPLY = "The model returned an empty reply. Please try rephrasing your message."
+
+
+@frozen
+class AgentResult:
+    """The final reply text, and how many model calls it took."""
+
+    text: str
+    model_calls: int
+    exhausted: bool = False
+
+
+@define
+class Agent:
+    """One chat model with its tools; stateless between turns."""
+
+    model: ChatModel
+    model_id: str
+    system_prompt: str
+    tools: Mapping[str, Tool]
+    max_iterations: int
+
+    def specs(self) -> tuple[ToolSpec, ...]:
+        return tuple(
+            ToolSpec(name=name, description=tool.description, parameters=tool.parameters)
+            for name, tool in sorted(self.tools.items())
+        )
+
+    async def reply(
+        self, history: Sequence[ChatMessage], user: ChatMessage, context: ToolContext
+    ) -> AgentResult:
+        """Run the loop for one user message; at most ``max_iterations`` model calls."""
+        messages = [ChatMessage.of("system", self.system_prompt), *history, user]
+        specs = self.specs()
+        for call in range(1, self.max_iterations + 1):
+            request = ChatRequest(model=self.model_id, messages=tuple(messages), tools=specs)
+            reply = await self.model.complete(request)
+            messages.append(reply.as_message())
+            if not reply.tool_calls:
+                return AgentResult(text=reply.text.strip() or EMPTY_REPLY, model_calls=call)
+            for tool_call in reply.tool_calls:
+                result = await self.run_tool(tool_call, context)
+                messages.append(ChatMessage.of("tool", result, tool_call_id=tool_call.id))
+        return AgentResult(
+            text=(
+                f"I stopped after {self.max_iterations} model calls without reaching an answer "
+                "(the limit is [agent] max_tool_iterations). Please try a simpler request."
+            ),
+            model_calls=self.max_iterations,
+            exhausted=True,
+        )
+
+    async def run_tool(self, call: ToolCall, context: ToolContext) -> str:
+        """The tool's result, or an ``error: ...`` line the model can act on. Never raises."""
+        tool = self.tools.get(call.name)
+        if tool is None:
+            available = ", ".join(sorted(self.tools)) or "none"
+            return f"error: unknown tool {call.name!r} (available tools: {available})"
+        try:
+            arguments = _arguments(call.arguments, tool.parameters)
+        except ValueError as error:
+            return f"error: invalid arguments for {call.name}: {error}"
+        try:
+            return await tool.call(arguments, context)
+        except ToolError as error:
+            return f"error: {error}"
+        except Exception as error:
+            log.exception("tool %s failed", call.name)
+            return f"error: the tool {call.name} failed ({type(error).__name__})"
+
+
+def _arguments(raw: str, schema: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        arguments = json.loads(raw or "{}")
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not valid JSON ({error.msg})") from None
+    if not isinstance(arguments, dict):
+        raise ValueError("expected a JSON object")
+    try:
+        jsonschema.validate(arguments, schema)
+    except jsonschema.ValidationError as error:
+        where = "/".join(str(p) for p in error.absolute_path)
+        raise ValueError(f"{where + ': ' if where else ''}{error.message}") from None
+    except jsonschema.SchemaError:
+        raise ValueError("the tool's own parameter schema is invalid") from None
+    return arguments

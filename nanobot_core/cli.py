@@ -1,0 +1,306 @@
+"""The ``nanobot`` command line. Plugins add commands through ``register_commands``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+import trio
+from attrs import define, field
+
+from . import logs
+from .config import DEFAULT_TABLES, Config, find_config, load_config, read_toml
+from .errors import NanobotError
+from .messages import Attachment, AttachmentKind, TurnStatus
+from .plugins import Plugins
+from .registry import Kind, Registry
+from .version import __version__
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+log = logging.getLogger("nanobot")
+
+EXIT_CONFIG = 1
+EXIT_TURN = 2
+
+
+@define
+class App:
+    """What every command shares: the loaded plugins, the environment, the log formatter."""
+
+    plugins: Plugins
+    env: Mapping[str, str]
+    formatter: logs.RedactingFormatter | None = None
+    _registry: Registry | None = field(default=None, init=False)
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = Registry.collect(self.plugins.pm)
+        return self._registry
+
+    def load(self, explicit: Path | None) -> Config:
+        """Find, read and structure the configuration (raises ``NanobotError``)."""
+        for problem in self.registry.problems:
+            raise NanobotError(problem)
+        path = find_config(explicit, self.env, Path.cwd())
+        if path is None:
+            click.echo(
+                "nanobot: no config file found; using built-in defaults (console channel, "
+                "echo model). `nanobot init` writes one.",
+                err=True,
+            )
+            raw: dict[str, Any] = dict(DEFAULT_TABLES)
+        else:
+            raw = read_toml(path)
+        config = load_config(raw, self.registry, env=self.env, source=path)
+        if self.formatter is not None:
+            for plugin_config in config.plugins.values():
+                self.formatter.secrets.update(logs.secrets_in(plugin_config))
+        return config
+
+
+pass_app = click.make_pass_decorator(App)
+config_option = click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file (else $NANOBOT_CONFIG, ./nanobot.toml, the user config dir).",
+)
+
+
+def fail(message: str, code: int = EXIT_CONFIG) -> NoReturn:
+    for line in str(message).splitlines() or [""]:
+        click.echo(f"error: {line}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nanobot")
+@click.option(
+    "--log-level",
+    envvar=logs.ENV_LEVEL,
+    default="WARNING",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    help=f"Logging detail on stderr (also ${logs.ENV_LEVEL}).",
+)
+@click.pass_context
+def cli(ctx: click.Context, log_level: str) -> None:
+    """nanobot: a personal AI agent runtime whose every capability is a plugin."""
+    app = ctx.ensure_object(App)
+    app.formatter = logs.setup(log_level)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@pass_app
+def plugins(app: App, as_json: bool) -> None:
+    """List plugins: name, version, hooks and status (loaded, failed, blocked, incompatible)."""
+    infos = app.plugins.infos
+    if as_json:
+        click.echo(json.dumps([info.as_json() for info in infos], indent=2))
+        return
+    for info in infos:
+        version = info.version or "built-in"
+        line = f"{info.name:<16} {version:<10} {info.status:<12} {', '.join(info.hooks)}"
+        click.echo(line.rstrip())
+        if info.error:
+            click.echo(f"  {info.error}")
+    for problem in app.registry.problems:
+        click.echo(f"problem: {problem}", err=True)
+
+
+@cli.command()
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@pass_app
+def init(app: App, path: Path | None, force: bool) -> None:
+    """Write a commented starter config (default ./nanobot.toml) for the installed plugins."""
+    from .config import StorageConfig
+    from .starter import render
+
+    path = path or Path("nanobot.toml")
+    if path.exists() and not force:
+        fail(f"{path} already exists (use --force to overwrite)")
+    text = render(app.registry, StorageConfig().path)
+    partial_path = path.with_name(f".{path.name}.partial")
+    try:
+        partial_path.write_text(text, encoding="utf-8")
+        os.replace(partial_path, path)
+    except OSError as error:
+        partial_path.unlink(missing_ok=True)
+        fail(f"cannot write {path}: {error.strerror}")
+    click.echo(f"wrote {path}; check it with `nanobot check -c {path}`")
+
+
+@cli.command()
+@config_option
+@pass_app
+def check(app: App, config_path: Path | None) -> None:
+    """Validate the configuration and build every enabled plugin object."""
+    from .runtime import Runtime
+
+    for info in app.plugins.failures():
+        click.echo(f"warning: plugin {info.name} {info.status}: {info.error}", err=True)
+    try:
+        config = app.load(config_path)
+        Runtime.create(config, app.registry)
+    except NanobotError as error:
+        fail(str(error))
+    where = str(config.source) if config.source else "built-in defaults"
+    enabled = ", ".join(config.enabled(Kind.CHANNEL)) or "none"
+    click.echo(f"ok: {where} (model {config.agent.model}; channels: {enabled})")
+
+
+@cli.command()
+@config_option
+@pass_app
+def run(app: App, config_path: Path | None) -> None:
+    """Run every enabled channel until SIGINT or SIGTERM."""
+    from .runtime import Runtime
+
+    try:
+        config = app.load(config_path)
+        runtime = Runtime.create(config, app.registry)
+    except NanobotError as error:
+        fail(str(error))
+    if not runtime.components.channels:
+        fail("no channel is enabled: add a [channels.NAME] section")
+    _serve(partial(runtime.run), runtime)
+
+
+@cli.command()
+@config_option
+@click.option("-m", "--message", help="Send one message, print the reply and exit.")
+@click.option(
+    "--attach",
+    "attachments",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Attach a file (image, audio, video...); repeatable.",
+)
+@click.option("--session", default="", help="Conversation name, to keep several apart.")
+@click.option(
+    "--audio-out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Where voice replies are written.",
+)
+@pass_app
+def chat(
+    app: App,
+    config_path: Path | None,
+    message: str | None,
+    attachments: tuple[Path, ...],
+    session: str,
+    audio_out: Path,
+) -> None:
+    """Talk to nanobot in the terminal: one turn with -m, a REPL without (/quit leaves)."""
+    from .builtins.console import NAME, ConsoleChannel
+    from .runtime import Runtime
+
+    files = [_attachment(path) for path in attachments]
+    try:
+        config = app.load(config_path)
+        runtime = Runtime.create(config, app.registry)
+    except NanobotError as error:
+        fail(str(error))
+    console = ConsoleChannel(
+        host=runtime, message=message, attachments=files, session=session, audio_out=audio_out
+    )
+    _serve(partial(runtime.run, {NAME: console}), runtime)
+    if any(status is not TurnStatus.OK for status in console.statuses):
+        sys.exit(EXIT_TURN)
+
+
+def _attachment(path: Path) -> Attachment:
+    if not path.is_file():
+        fail(f"attachment not found: {path}", EXIT_TURN)
+    mime, _ = mimetypes.guess_type(path.name)
+    return Attachment.from_path(path, _kind(path, mime), mime_type=mime)
+
+
+def _kind(path: Path, mime: str | None) -> AttachmentKind:
+    major = (mime or "").partition("/")[0]
+    if major == "image":
+        return AttachmentKind.IMAGE
+    if path.suffix.lower() in (".ogg", ".oga", ".opus"):
+        return AttachmentKind.VOICE
+    if major == "audio":
+        return AttachmentKind.AUDIO
+    if major == "video":
+        return AttachmentKind.VIDEO
+    return AttachmentKind.DOCUMENT
+
+
+def _serve(main: Callable[[], Any], runtime: Runtime) -> None:
+    """Run under trio; the first SIGINT/SIGTERM shuts down gracefully, a second exits at once."""
+
+    async def serve() -> None:
+        async with trio.open_nursery() as outer:
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                work = trio.CancelScope()
+                outer.start_soon(_watch, signals, work, runtime)
+                with work:
+                    await main()
+                outer.cancel_scope.cancel()
+
+    try:
+        trio.run(serve)
+        if runtime.fatal:
+            fail("\n".join(runtime.fatal))
+    except BaseExceptionGroup as group:
+        leaf = _single(group)
+        if isinstance(leaf, NanobotError):
+            fail(str(leaf))
+        raise
+    except NanobotError as error:
+        fail(str(error))
+    except OSError as error:
+        fail(f"{error.strerror}: {error.filename}" if error.filename else str(error))
+
+
+async def _watch(signals: Any, work: trio.CancelScope, runtime: Runtime) -> None:
+    stopping = False
+    async for signum in signals:
+        if stopping:
+            os._exit(128 + signum)
+        stopping = True
+        log.warning("received %s; shutting down", signal.Signals(signum).name)
+        runtime.stop()
+        # Whatever does not end within the grace period is cancelled outright.
+        work.deadline = trio.current_time() + runtime.config.runtime.shutdown_grace + 1
+
+
+def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    leaves = group.exceptions
+    while len(leaves) == 1 and isinstance(leaves[0], BaseExceptionGroup):
+        leaves = leaves[0].exceptions
+    return leaves[0] if len(leaves) == 1 else group
+
+
+def main() -> None:
+    """Entry point of the ``nanobot`` console script."""
+    plugins = Plugins.load()
+    app = App(plugins=plugins, env=os.environ)
+    for impl in plugins.pm.hook.register_commands.get_hookimpls():
+        try:
+            impl.function(cli=cli)
+        except Exception as error:  # one plugin's broken command never takes the CLI down
+            click.echo(
+                f"warning: plugin {impl.plugin_name} could not add commands: {error}", err=True
+            )
+    cli(obj=app)

@@ -1,0 +1,99 @@
+"""The media stage: attachments in, content parts for the model out, inside the turn's scope.
+
+Each attachment goes to the media processor registered for its kind. Sizes are
+checked before anything is fetched, rate limits before the processor runs, and
+a failure becomes a note for the user while the other attachments go on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+
+from attrs import define, frozen
+
+from .activity import ActivityReporter
+from .errors import MediaError, NanobotError, TurnRefused
+from .messages import Activity, Attachment, Part
+from .protocols import MediaContext, MediaProcessor
+
+log = logging.getLogger(__name__)
+
+Check = Callable[[str], None]
+"""Applies a rate limit for a capability ("video", "transcription"); raises TurnRefused."""
+
+
+@frozen
+class MediaResult:
+    parts: tuple[Part, ...]
+    notes: tuple[str, ...]
+
+
+@define
+class MediaStage:
+    processors: Mapping[str, MediaProcessor]  # attachment kind -> processor
+
+    async def prepare(
+        self,
+        attachments: tuple[Attachment, ...],
+        *,
+        workdir: Path,
+        check: Check,
+        transcribe: Callable[[Path], Awaitable[str]] | None,
+        activity: ActivityReporter,
+    ) -> MediaResult:
+        parts: list[Part] = []
+        notes: list[str] = []
+        for index, attachment in enumerate(attachments):
+            name = attachment.filename or f"{attachment.kind.value} {index + 1}"
+            try:
+                parts += await self._one(attachment, workdir, check, transcribe, activity)
+            except (MediaError, TurnRefused) as error:
+                notes.append(f"{name}: {error}")
+            except NanobotError as error:
+                notes.append(f"{name} could not be processed: {error}")
+        return MediaResult(tuple(parts), tuple(notes))
+
+    async def _one(
+        self,
+        attachment: Attachment,
+        workdir: Path,
+        check: Check,
+        transcribe: Callable[[Path], Awaitable[str]] | None,
+        activity: ActivityReporter,
+    ) -> tuple[Part, ...]:
+        processor = self.processors.get(attachment.kind.value)
+        if processor is None:
+            raise MediaError(f"I can't read {_kind_label(attachment)} attachments.")
+        limit = getattr(processor, "max_bytes", None)
+        if limit is not None and attachment.size is not None and attachment.size > limit:
+            raise MediaError(
+                f"the file is too large ({describe_size(attachment.size)}; "
+                f"the limit is {describe_size(limit)})."
+            )
+        if processor.capability:
+            check(processor.capability)
+        async with activity.during(Activity.DOWNLOADING):
+            path = await attachment.fetch(workdir)
+        context = MediaContext(workdir=workdir, transcribe=transcribe, set_activity=activity.show)
+        async with activity.during(Activity.EXTRACTING):
+            return tuple(await processor.process(path, attachment, context))
+
+
+def _kind_label(attachment: Attachment) -> str:
+    return attachment.kind.value.replace("_", " ")
+
+
+def describe_size(size: int) -> str:
+    """``512 bytes``, ``2.1 KB``, ``31.5 MB``: decimal units, as people read them."""
+    if size < 1000:
+        return f"{size} bytes"
+    if size < 1_000_000:
+        return f"{size / 1000:.1f} KB"
+    return f"{size / 1_000_000:.1f} MB"
+
+
+def describe_parts(parts: tuple[Part, ...]) -> str:
+    """A one-line summary for logs."""
+    return ", ".join(type(p).__name__ for p in parts) or "no parts"

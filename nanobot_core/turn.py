@@ -1,0 +1,203 @@
+"""One turn: from an inbound message to the reply sent, inside its own scope and workdir.
+
+access (checked in ``Runtime.submit``) → commands → rate limit → media stage →
+agent loop → voice policy → session store → ``Channel.send``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import trio
+from attrs import define, frozen
+
+from . import commands, voice
+from .access import Access
+from .activity import ActivityReporter
+from .agent import Agent
+from .commands import VOICE_SETTING
+from .components import Components
+from .config import Config
+from .errors import NanobotError, TurnRefused
+from .limits import Limits
+from .media import MediaStage
+from .messages import (
+    Activity,
+    AudioFile,
+    ChatMessage,
+    Inbound,
+    Outbound,
+    Part,
+    TextPart,
+    TurnStatus,
+)
+from .protocols import Channel, ToolContext
+from .sessions import SessionStore
+from .workdir import open_workdir
+
+log = logging.getLogger(__name__)
+
+
+def conversation_key(inbound: Inbound) -> str:
+    """One conversation per channel and chat (and console ``--session``)."""
+    key = f"{inbound.channel}:{inbound.chat_id}"
+    return f"{key}:{inbound.session}" if inbound.session else key
+
+
+@frozen
+class Reply:
+    text: str
+    status: TurnStatus = TurnStatus.OK
+    audio: tuple[AudioFile, ...] = ()
+
+
+@define
+class TurnRunner:
+    config: Config
+    components: Components
+    agent: Agent
+    media: MediaStage
+    limits: Limits
+    sessions: SessionStore
+    send_guard: Callable[[], AbstractContextManager[None]]
+
+    async def run(self, inbound: Inbound, access: Access, channel: Channel) -> None:
+        """Run one turn to the end; every way it ends sends exactly one reply."""
+        activity = ActivityReporter(channel, inbound.chat_id)
+        async with open_workdir() as workdir:
+            reply = await self._reply(inbound, access, workdir, activity)
+            outbound = Outbound(
+                channel=inbound.channel,
+                chat_id=inbound.chat_id,
+                text=reply.text,
+                audio=reply.audio,
+                reply_to=inbound.message_id,
+                status=reply.status,
+            )
+            with self.send_guard():
+                try:
+                    await channel.send(outbound)
+                except Exception:
+                    log.exception("channel %s could not send a reply", inbound.channel)
+
+    async def _reply(
+        self, inbound: Inbound, access: Access, workdir: Path, activity: ActivityReporter
+    ) -> Reply:
+        timeout = self.config.runtime.turn_timeout
+        try:
+            with trio.fail_after(timeout):
+                return await self._answer(inbound, access, workdir, activity)
+        except TurnRefused as error:
+            return Reply(str(error), TurnStatus.REFUSED)
+        except NanobotError as error:
+            log.info("turn failed for %s: %s", conversation_key(inbound), error)
+            return Reply(f"Sorry, I couldn't answer: {error}", TurnStatus.FAILED)
+        except trio.TooSlowError:
+            log.warning("turn timed out after %s s for %s", timeout, conversation_key(inbound))
+            return Reply(
+                f"Sorry, that took longer than {timeout:g} seconds and was stopped.",
+                TurnStatus.FAILED,
+            )
+        except Exception:
+            log.exception("turn crashed for %s", conversation_key(inbound))
+            return Reply(
+                "Sorry, something went wrong on my side; the details are in the log.",
+                TurnStatus.FAILED,
+            )
+
+    async def _answer(
+        self, inbound: Inbound, access: Access, workdir: Path, activity: ActivityReporter
+    ) -> Reply:
+        conversation = conversation_key(inbound)
+        command = commands.parse(inbound.text)
+        if command is not None and not inbound.attachments:
+            return Reply(await self._command(command, conversation))
+
+        def check(capability: str) -> None:
+            if access is not Access.ADMIN:
+                self.limits.check(capability, channel=inbound.channel, user_id=inbound.user_id)
+
+        check("turn")
+        parts: list[Part] = [TextPart(inbound.text)] if inbound.text.strip() else []
+        notes: tuple[str, ...] = ()
+        if inbound.attachments:
+            media = await self.media.prepare(
+                inbound.attachments,
+                workdir=workdir,
+                check=check,
+                transcribe=self._transcriber(check),
+                activity=activity,
+            )
+            parts += media.parts
+            notes = media.notes
+        if not parts:
+            text = "\n".join(notes) if notes else "I received an empty message."
+            return Reply(text, TurnStatus.FAILED if notes else TurnStatus.OK)
+        if notes:
+            parts.append(TextPart("(Some attachments could not be read: " + "; ".join(notes) + ")"))
+        user = ChatMessage(role="user", content=tuple(parts))
+        history = await self.sessions.history(conversation, self.config.agent.history_messages)
+        context = ToolContext(
+            channel=inbound.channel,
+            chat_id=inbound.chat_id,
+            user_id=inbound.user_id,
+            workdir=workdir,
+        )
+        async with activity.during(Activity.TYPING):
+            result = await self.agent.reply(history, user, context)
+        text = result.text
+        if notes:
+            text += "\n\n(" + "; ".join(notes) + ")"
+        audio: tuple[AudioFile, ...] = ()
+        setting = await self.sessions.get_setting(conversation, VOICE_SETTING)
+        if voice.wants_voice(self.config.voice.reply, setting, inbound):
+            spoken = await self._speak(result.text, workdir, check, activity)
+            audio = spoken.audio
+            if spoken.note:
+                text += f"\n\n({spoken.note})"
+        await self.sessions.append_turn(conversation, [user, ChatMessage.of("assistant", text)])
+        return Reply(text, TurnStatus.OK, audio)
+
+    async def _speak(
+        self,
+        text: str,
+        workdir: Path,
+        check: Callable[[str], None],
+        activity: ActivityReporter,
+    ) -> voice.VoiceResult:
+        try:
+            check("speech")
+        except TurnRefused as error:
+            return voice.VoiceResult(note=f"no voice reply: {error}")
+        async with activity.during(Activity.RECORDING):
+            return await voice.synthesize(self.components.synthesizer, text, workdir)
+
+    def _transcriber(self, check: Callable[[str], None]) -> Callable[[Path], Awaitable[str]] | None:
+        transcriber = self.components.transcriber
+        if transcriber is None:
+            return None
+        language = self.config.voice.language
+
+        async def transcribe(path: Path) -> str:
+            check("transcription")
+            return await transcriber.transcribe(path, language=language)
+
+        return transcribe
+
+    async def _command(self, command: commands.Command, conversation: str) -> str:
+        if command.name == "reset":
+            await self.sessions.reset(conversation)
+            return "Conversation cleared. What shall we talk about?"
+        if command.name == "voice":
+            if command.argument in ("on", "off"):
+                await self.sessions.set_setting(conversation, VOICE_SETTING, command.argument)
+                if command.argument == "on" and self.components.synthesizer is None:
+                    return "Voice replies are on, but no speech synthesizer is configured."
+                return f"Voice replies are {command.argument}."
+            setting = await self.sessions.get_setting(conversation, VOICE_SETTING)
+            mode = setting or f"{self.config.voice.reply} (the default)"
+            return f"Voice replies: {mode}. Use /voice on or /voice off."
+        return commands.HELP

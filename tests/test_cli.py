@@ -1,0 +1,188 @@
+"""The command line, run as a real subprocess: exit codes, one-line errors, signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+NANOBOT = [sys.executable, "-m", "nanobot_core"]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    return home
+
+
+def env_for(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NANOBOT_")}
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / "config"),
+        XDG_DATA_HOME=str(home / "data"),
+        PYTHONWARNINGS="error",
+    )
+    env.update(extra)
+    return env
+
+
+def nanobot(
+    home: Path, *args: str, stdin: str = "", **env: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*NANOBOT, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=home,
+        env=env_for(home, **env),
+        timeout=60,
+    )
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_version(home: Path) -> None:
+    result = nanobot(home, "--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("nanobot, version ")
+
+
+def test_chat_works_without_any_config(home: Path) -> None:
+    result = nanobot(home, "chat", "-m", "hello")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "echo: hello\n"
+    assert "no config file found; using built-in defaults" in result.stderr
+    assert (home / "data" / "nanobot" / "sessions.sqlite3").exists()
+
+
+def test_repl_with_reset_and_quit(home: Path) -> None:
+    result = nanobot(home, "chat", stdin="first\n/reset\nsecond\n/quit\nnever\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "echo: first",
+        "Conversation cleared. What shall we talk about?",
+        "echo: second",
+    ]
+
+
+def test_refused_turn_exits_2(home: Path) -> None:
+    (home / "nanobot.toml").write_text('[limits]\nturn = "1/hour"\n[channels.console]\n')
+    result = nanobot(home, "chat", stdin="one\ntwo\n")
+    assert result.returncode == 2
+    assert result.stdout == "echo: one\n"
+    assert "try again in" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ("[agent\n", "invalid TOML"),
+        ("[agent]\nmodle = 'x'\n", "config.agent: unknown key 'modle'"),
+        (
+            "[agent]\nmax_tool_iterations = 'ten'\n",
+            "config.agent.max_tool_iterations: expected an integer",
+        ),
+        (
+            "[agent]\nmodel = 'nope/x'\n",
+            "agent.model: no installed plugin provides chat model 'nope'",
+        ),
+        ("[channels.irc]\n", "channels.irc: no installed plugin provides channel 'irc'"),
+    ],
+)
+def test_config_errors_are_one_line_exit_1(home: Path, toml: str, expected: str) -> None:
+    (home / "bad.toml").write_text(toml)
+    for command in ("check", "chat", "run"):
+        args = [command, "-c", "bad.toml"] + (["-m", "x"] if command == "chat" else [])
+        result = nanobot(home, *args)
+        assert result.returncode == 1, (command, result.stderr)
+        assert expected in one_error_line(result)
+
+
+def test_missing_config_file(home: Path) -> None:
+    result = nanobot(home, "check", "-c", "nope.toml")
+    assert result.returncode == 1
+    assert one_error_line(result) == "error: config file not found: nope.toml"
+    result = nanobot(home, "check", NANOBOT_CONFIG=str(home / "gone.toml"))
+    assert result.returncode == 1
+    assert "config file not found" in one_error_line(result)
+
+
+def test_missing_attachment(home: Path) -> None:
+    result = nanobot(home, "chat", "-m", "look", "--attach", "missing.png")
+    assert result.returncode == 2
+    assert one_error_line(result) == "error: attachment not found: missing.png"
+
+
+def test_init_writes_a_config_check_accepts(home: Path) -> None:
+    result = nanobot(home, "init")
+    assert result.returncode == 0, result.stderr
+    text = (home / "nanobot.toml").read_text()
+    assert "[agent]" in text and "# [media.image]" in text
+    checked = nanobot(home, "check")
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.startswith(f"ok: {home / 'nanobot.toml'} (model echo/echo")
+    again = nanobot(home, "init")
+    assert again.returncode == 1
+    assert "already exists" in one_error_line(again)
+    assert [p.name for p in home.iterdir() if p.name.endswith(".partial")] == []
+
+
+def test_plugins_json_lists_the_builtins(home: Path) -> None:
+    result = nanobot(home, "plugins", "--json", NANOBOT_LOAD_PLUGINS="")
+    assert result.returncode == 0, result.stderr
+    plugins = {p["name"]: p for p in json.loads(result.stdout)}
+    assert plugins["echo"]["hooks"] == ["register_chat_models"]
+    assert plugins["console"]["status"] == "loaded"
+    assert set(plugins["echo"]) == {"name", "distribution", "version", "hooks", "status", "error"}
+
+
+def test_sigterm_stops_run_within_3_seconds(home: Path) -> None:
+    (home / "nanobot.toml").write_text("[channels.console]\n")
+    with subprocess.Popen(
+        [*NANOBOT, "run"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=home,
+        env=env_for(home, NANOBOT_LOG_LEVEL="INFO"),
+    ) as process:
+        try:
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write("ping\n")
+            process.stdin.flush()
+            assert process.stdout.readline() == "echo: ping\n"
+            children = psutil.Process(process.pid).children(recursive=True)
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            code = process.wait(timeout=10)
+            elapsed = time.monotonic() - started
+            stderr = process.stderr.read() if process.stderr else ""
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert code == 0, stderr
+    assert elapsed < 3
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert "received SIGTERM; shutting down" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_nanobot_script_is_installed() -> None:
+    assert shutil.which("nanobot", path=os.path.dirname(sys.executable)) is not None

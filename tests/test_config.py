@@ -1,0 +1,172 @@
+"""Config: strict structuring, key paths in every error, secrets resolved and never shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from nanobot_core import ConfigError, Secret, hookimpl
+from nanobot_core.config import Rate, find_config, load_config, read_toml
+from nanobot_core.plugins import Plugins
+from nanobot_core.registry import Kind, Registry
+
+SECRET = "sk-very-secret-value-123"
+
+
+@attrs.frozen
+class DemoConfig:
+    api_key: Secret
+    url: str = "http://x"
+    retries: int = 2
+    verbose: bool = False
+
+
+class DemoPlugin:
+    @hookimpl
+    def register_channels(self, register: Any) -> None:
+        register("demo", lambda config, host: None, config=DemoConfig)
+
+
+@pytest.fixture
+def demo_registry() -> Registry:
+    return Registry.collect(Plugins.load(env={}, entry_points=False, extra=(DemoPlugin(),)).pm)
+
+
+def errors_of(raw: dict[str, Any], registry: Registry, env: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_config(raw, registry, env=env or {})
+    return str(caught.value)
+
+
+def test_defaults(registry: Registry) -> None:
+    config = load_config({}, registry, env={})
+    assert config.agent.model == "echo/echo"
+    assert config.limits.turn == Rate(30, 60)
+    assert config.enabled(Kind.CHAT_MODEL) == ["echo"]
+
+
+def test_unknown_key_names_its_path(registry: Registry) -> None:
+    assert "config.agent: unknown key 'modle'" in errors_of({"agent": {"modle": "x"}}, registry)
+    assert "config: unknown key 'bogus'" in errors_of({"bogus": 1}, registry)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            {"agent": {"max_tool_iterations": "3"}},
+            "config.agent.max_tool_iterations: expected an integer, got a string",
+        ),
+        (
+            {"agent": {"max_tool_iterations": True}},
+            "config.agent.max_tool_iterations: expected an integer, got a boolean",
+        ),
+        (
+            {"agent": {"max_tool_iterations": 0}},
+            "config.agent.max_tool_iterations: must be greater than 0",
+        ),
+        ({"limits": {"turn": "many"}}, 'config.limits.turn: expected "N/PERIOD"'),
+        ({"limits": {"scope": "planet"}}, "config.limits.scope"),
+        ({"voice": {"reply": "loud"}}, "config.voice.reply"),
+        ({"agent": {"model": "gpt-4o"}}, 'agent.model: expected "<chat model>/<model id>"'),
+        (
+            {"agent": {"model": "nope/x"}},
+            "agent.model: no installed plugin provides chat model 'nope' (installed: echo)",
+        ),
+        ({"channels": {"irc": {}}}, "channels.irc: no installed plugin provides channel 'irc'"),
+        (
+            {"channels": {"console": {"enabled": "yes"}}},
+            "channels.console.enabled: expected true or false",
+        ),
+        ({"channels": {"console": {"colour": True}}}, "channels.console: unknown key 'colour'"),
+        (
+            {"voice": {"transcriber": "whisper"}},
+            "voice.transcriber: no installed plugin provides transcriber 'whisper'",
+        ),
+    ],
+)
+def test_each_error_names_its_key_path(
+    registry: Registry, raw: dict[str, Any], expected: str
+) -> None:
+    assert expected in errors_of(raw, registry)
+
+
+def test_every_problem_is_reported_one_per_line(registry: Registry) -> None:
+    message = errors_of({"channels": {"irc": {}}, "tools": {"web": {}}}, registry)
+    lines = message.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("channels.irc:") and lines[1].startswith("tools.web:")
+
+
+def test_plugin_table_is_structured_into_its_class(demo_registry: Registry) -> None:
+    raw = {"channels": {"demo": {"api_key": {"env": "DEMO_KEY"}, "retries": 5}}}
+    config = load_config(raw, demo_registry, env={"DEMO_KEY": SECRET})
+    demo = config.plugin_config(Kind.CHANNEL, "demo")
+    assert demo.retries == 5
+    assert demo.api_key.reveal() == SECRET
+    assert SECRET not in repr(demo) and SECRET not in str(demo.api_key)
+
+
+def test_plugin_table_errors(demo_registry: Registry) -> None:
+    message = errors_of({"channels": {"demo": {"url": 3, "verbose": "yes"}}}, demo_registry)
+    assert "channels.demo.api_key: required key missing" in message
+    assert "channels.demo.url: expected a string, got a number" in message
+    assert "channels.demo.verbose: expected true or false, got a string" in message
+
+
+def test_disabled_plugin_section_is_not_structured(demo_registry: Registry) -> None:
+    config = load_config({"channels": {"demo": {"enabled": False}}}, demo_registry, env={})
+    assert config.enabled(Kind.CHANNEL) == []
+
+
+def test_missing_env_secret_names_the_variable_not_a_value(demo_registry: Registry) -> None:
+    message = errors_of({"channels": {"demo": {"api_key": {"env": "DEMO_KEY"}}}}, demo_registry)
+    assert "channels.demo.api_key: environment variable DEMO_KEY is not set" in message
+
+
+def test_file_secret_strips_the_newline(demo_registry: Registry, tmp_path: Path) -> None:
+    secret_file = tmp_path / "key"
+    secret_file.write_text(SECRET + "\n")
+    raw = {"channels": {"demo": {"api_key": {"file": str(secret_file)}}}}
+    config = load_config(raw, demo_registry, env={})
+    assert config.plugin_config(Kind.CHANNEL, "demo").api_key.reveal() == SECRET
+
+
+def test_secret_errors_never_contain_the_value(demo_registry: Registry, tmp_path: Path) -> None:
+    raw = {"channels": {"demo": {"api_key": {"file": str(tmp_path / "missing"), "x": SECRET}}}}
+    message = errors_of(raw, demo_registry)
+    assert "channels.demo.api_key" in message
+    assert SECRET not in message
+
+
+def test_rates_parse() -> None:
+    assert Rate.parse("3/5 minutes") == Rate(3, 300)
+    assert Rate.parse("10/hour") == Rate(10, 3600)
+    with pytest.raises(ValueError, match="N/PERIOD"):
+        Rate.parse("10 per hour")
+
+
+def test_lookup_order(tmp_path: Path) -> None:
+    explicit, from_env, local = (tmp_path / n for n in ("a.toml", "b.toml", "nanobot.toml"))
+    for path in (explicit, from_env, local):
+        path.write_text("")
+    env = {"NANOBOT_CONFIG": str(from_env)}
+    assert find_config(explicit, env, tmp_path) == explicit
+    assert find_config(None, env, tmp_path) == from_env
+    assert find_config(None, {}, tmp_path) == local
+    with pytest.raises(ConfigError, match=r"config file not found: .*nope\.toml"):
+        find_config(tmp_path / "nope.toml", {}, tmp_path)
+    with pytest.raises(ConfigError, match="config file not found"):
+        find_config(None, {"NANOBOT_CONFIG": str(tmp_path / "gone.toml")}, tmp_path)
+
+
+def test_invalid_toml_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[agent\nmodel = 1\n")
+    with pytest.raises(ConfigError) as caught:
+        read_toml(path)
+    assert str(caught.value).startswith(f"{path}: invalid TOML")
+    assert len(str(caught.value).splitlines()) == 1
