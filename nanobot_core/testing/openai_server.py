@@ -32,7 +32,7 @@ import select
 import socket
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
@@ -338,7 +338,8 @@ class OpenAIServer:
             ("POST", "/v1/audio/transcriptions"): self.transcriptions,
             ("GET", "/v1/models"): self.models,
         }
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
         self._requests: list[RecordedRequest] = []
         self._open: dict[int, socket.socket] = {}
         self._connection_ids = itertools.count(1)
@@ -416,6 +417,16 @@ class OpenAIServer:
         with self._lock:
             return len(self._open)
 
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Block until ``predicate()`` is true (checked at every request and connection
+        change); ``TimeoutError`` after ``timeout`` seconds. From trio::
+
+            await trio.to_thread.run_sync(server.wait_for, lambda: server.open_connections == 0)
+        """
+        with self._changed:
+            if not self._changed.wait_for(predicate, timeout):
+                raise TimeoutError("the test server did not reach the expected state")
+
     # --- used by the handler -----------------------------------------------------------
 
     def _connected(self, sock: socket.socket) -> int:
@@ -423,15 +434,18 @@ class OpenAIServer:
             connection_id = next(self._connection_ids)
             self._connections += 1
             self._open[connection_id] = sock
+            self._changed.notify_all()
             return connection_id
 
     def _disconnected(self, connection_id: int) -> None:
         with self._lock:
             self._open.pop(connection_id, None)
+            self._changed.notify_all()
 
     def _record(self, request: RecordedRequest) -> Response | None:
         with self._lock:
             self._requests.append(request)
+            self._changed.notify_all()
         script = self._scripts.get((request.method, request.path))
         return script._take(request) if script else None
 

@@ -57,13 +57,6 @@ def post_json(
     return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
 
 
-def wait_until(predicate: Any, timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.01)
-
-
 def test_chat_default_reply_echoes_model_and_records_request(server: OpenAIServer) -> None:
     conn = connect(server)
     body = {"model": "m1", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.3}
@@ -105,7 +98,7 @@ def test_keep_alive_requests_share_one_connection(server: OpenAIServer) -> None:
     assert server.open_connections == 2
     conn.close()
     other.close()
-    wait_until(lambda: server.open_connections == 0)
+    server.wait_for(lambda: server.open_connections == 0)
 
 
 def test_tool_calls_and_extra_fields(server: OpenAIServer) -> None:
@@ -169,7 +162,7 @@ def test_hang_ends_when_the_client_leaves(server: OpenAIServer) -> None:
         post_json(conn, "/v1/chat/completions", {"model": "m"})
     assert server.open_connections == 1
     conn.close()
-    wait_until(lambda: server.open_connections == 0)
+    server.wait_for(lambda: server.open_connections == 0)
     # the server still answers
     status, _, _ = post_json(connect(server), "/v1/chat/completions", {"model": "m"})
     assert status == 200
@@ -190,7 +183,7 @@ def test_stop_ends_hung_requests_and_idle_connections() -> None:
 
     thread = threading.Thread(target=hung_client)
     thread.start()
-    wait_until(lambda: len(server.chat.requests) == 2)
+    server.wait_for(lambda: len(server.chat.requests) == 2)
     server.stop()
     thread.join(5)
     assert not thread.is_alive()
@@ -240,7 +233,7 @@ def test_speech_stall_sends_a_prefix_then_nothing(server: OpenAIServer) -> None:
     with pytest.raises(TimeoutError):
         response.read(1)
     conn.close()
-    wait_until(lambda: server.open_connections == 0)
+    server.wait_for(lambda: server.open_connections == 0)
 
 
 def multipart(boundary: str, fields: dict[str, str], file: bytes, filename: str) -> bytes:
@@ -345,3 +338,8 @@ def test_concurrent_clients_are_served_in_parallel(server: OpenAIServer) -> None
     assert results == [200] * 20
     assert server.connection_count == 20
     assert server.errors == []
+
+
+def test_wait_for_times_out_with_a_clear_error(server: OpenAIServer) -> None:
+    with pytest.raises(TimeoutError, match="expected state"):
+        server.wait_for(lambda: server.connection_count == 1, timeout=0.05)

@@ -1,0 +1,81 @@
+"""``[providers.openai]``: one table for the chat model and the transcriber."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+from attrs import field, frozen
+
+from nanobot_core import ConfigError, Secret
+
+ENV_KEY = "OPENAI_API_KEY"
+TABLE = "providers.openai"
+
+
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"must be greater than 0, got {value}")
+
+
+def _not_negative(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if value < 0:
+        raise ValueError(f"must be 0 or more, got {value}")
+
+
+def _http_url(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+
+
+def _temperature(instance: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and not 0 <= value <= 2:
+        raise ValueError(f"must be between 0 and 2, got {value}")
+
+
+def _optional_positive(
+    instance: object, attribute: attrs.Attribute[Any], value: int | None
+) -> None:
+    if value is not None and value < 1:
+        raise ValueError(f"must be 1 or more, got {value}")
+
+
+@frozen
+class OpenAIConfig:
+    """Settings of ``[providers.openai]``.
+
+    ``api_key`` falls back to ``$OPENAI_API_KEY`` when the factory runs. A
+    server that needs no key (Ollama, a local vLLM) takes any placeholder,
+    conventionally ``api_key = "none"``.
+    """
+
+    api_key: Secret | None = None
+    base_url: str = field(default="https://api.openai.com/v1", validator=_http_url)
+    timeout: float = field(default=60.0, validator=_positive)
+    max_retries: int = field(default=2, validator=_not_negative)
+    temperature: float | None = field(default=None, validator=_temperature)
+    max_tokens: int | None = field(default=None, validator=_optional_positive)
+    extra_headers: Mapping[str, str] = field(factory=dict)
+    transcription_model: str = "whisper-1"
+    transcription_language: str | None = None
+
+    @property
+    def server(self) -> str:
+        """``host[:port]`` of ``base_url``, for messages (no credentials, no path)."""
+        parts = urlsplit(self.base_url)
+        host = parts.hostname or "?"
+        return f"{host}:{parts.port}" if parts.port else host
+
+
+def resolve_key(config: OpenAIConfig, env: Mapping[str, str] | None = None) -> Secret:
+    """The configured key, else ``$OPENAI_API_KEY``; ``ConfigError`` naming both when neither."""
+    if config.api_key is not None:
+        return config.api_key
+    found = Secret.from_env(ENV_KEY, os.environ if env is None else env)
+    if found is None:
+        raise ConfigError(f"{TABLE}.api_key: not set, and {ENV_KEY} is not in the environment")
+    return found
