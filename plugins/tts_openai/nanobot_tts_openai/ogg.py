@@ -49,7 +49,8 @@ async def opus_duration(path: Path) -> float:
         await file.seek(max(0, size - 2 * _MAX_PAGE))
         tail = await file.read()
     # CRC checks are pure-Python loops over up to ~130 KB: keep them off the event loop.
-    return await trio.to_thread.run_sync(duration_from, head, tail)
+    seconds: float = await trio.to_thread.run_sync(duration_from, head, tail)
+    return seconds
 
 
 def duration_from(head: bytes, tail: bytes) -> float:
@@ -57,7 +58,7 @@ def duration_from(head: bytes, tail: bytes) -> float:
     first = read_page(head, 0)
     if first is None or not first.payload.startswith(b"OpusHead") or len(first.payload) < 12:
         raise OggError("not an OGG/Opus stream: no OpusHead page at the start")
-    pre_skip = struct.unpack_from("<H", first.payload, 10)[0]
+    pre_skip: int = struct.unpack_from("<H", first.payload, 10)[0]
     last = last_page(tail, first.serial)
     if last is None:
         raise OggError("no complete Ogg page with a granule position at the end of the stream")

@@ -123,7 +123,8 @@ class OpenAISpeech:
             async with (
                 request as response,
                 await trio.open_file(path, "wb") as file,
-                aclosing(response.iter_bytes(CHUNK_BYTES)) as chunks,
+                # typed as an iterator, it is an async generator: close it in this task
+                aclosing(response.iter_bytes(CHUNK_BYTES)) as chunks,  # type: ignore[type-var]
             ):
                 async for chunk in chunks:
                     await file.write(chunk)
