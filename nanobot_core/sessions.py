@@ -1,0 +1,277 @@
+"""The session store: conversations and per-chat settings in one SQLite file.
+
+Every SQLite call runs in a worker thread, so the trio loop never waits on disk.
+Writes go through one connection behind a ``trio.Lock``; reads use a small pool of
+their own connections, which WAL lets run while a write is in progress. A turn is
+one transaction, durable (``synchronous = FULL``) before ``append_turn`` returns.
+
+Only text is stored: an image becomes ``[image: <description>]``, never bytes or
+base64. ``docs/limits.md`` describes the schema and the path to a shared store.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar, cast
+
+import trio
+
+from .messages import ChatMessage, Role, TextPart, ToolCall
+
+FILE_NAME = "sessions.sqlite3"
+SCHEMA_VERSION = 1
+READERS = 4
+BUSY_TIMEOUT_MS = 5000
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation TEXT NOT NULL,
+        role TEXT NOT NULL,
+        text TEXT NOT NULL,
+        tool_calls TEXT,
+        tool_call_id TEXT,
+        extra TEXT,
+        created REAL NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation, id)",
+    """CREATE TABLE IF NOT EXISTS settings (
+        conversation TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (conversation, key)
+    ) WITHOUT ROWID""",
+    f"PRAGMA user_version = {SCHEMA_VERSION}",
+)
+
+T = TypeVar("T")
+Row = tuple[str, str, str | None, str | None, str | None]
+
+
+class SessionStore:
+    """Conversations (message history) and per-chat settings, kept in SQLite.
+
+    Open with ``await SessionStore.open(directory)`` and close with ``aclose()``,
+    or ``async with await SessionStore.open(directory) as store:``.
+    """
+
+    def __init__(self, path: Path, writer: sqlite3.Connection) -> None:
+        self.path = path
+        self._writer = writer
+        self._write_lock = trio.Lock()
+        self._readers: list[sqlite3.Connection] = []
+        self._reader_slots = trio.CapacityLimiter(READERS)
+        self._closed = False
+
+    @classmethod
+    async def open(cls, directory: Path) -> SessionStore:
+        """Open ``directory/sessions.sqlite3``, creating directory, file and schema if needed."""
+
+        def connect() -> tuple[Path, sqlite3.Connection]:
+            path = Path(directory).expanduser() / FILE_NAME
+            path.parent.mkdir(parents=True, exist_ok=True)
+            connection = _connect(path)
+            try:
+                connection.execute("PRAGMA journal_mode = WAL")
+                with _transaction(connection):
+                    for statement in _SCHEMA:
+                        connection.execute(statement)
+            except BaseException:
+                connection.close()
+                raise
+            return path, connection
+
+        return cls(*await trio.to_thread.run_sync(connect))
+
+    async def aclose(self) -> None:
+        """Wait for a write in progress, then close every connection. Idempotent."""
+        if self._closed:
+            return
+        async with self._write_lock:
+            self._closed = True
+            readers, self._readers = self._readers, []
+            for connection in (self._writer, *readers):
+                await trio.to_thread.run_sync(connection.close)
+
+    async def __aenter__(self) -> SessionStore:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # --- conversations ---------------------------------------------------------------
+
+    async def history(self, conversation: str, limit: int) -> list[ChatMessage]:
+        """The last ``limit`` messages of ``conversation``, oldest first.
+
+        A window that would start with tool results whose assistant message fell
+        outside it starts after them instead (chat APIs reject orphaned results).
+        """
+        if limit <= 0:
+            return []
+        rows = await self._read(
+            lambda db: db.execute(
+                "SELECT role, text, tool_calls, tool_call_id, extra FROM messages"
+                " WHERE conversation = ? ORDER BY id DESC LIMIT ?",
+                (conversation, limit),
+            ).fetchall()
+        )
+        messages = [_message(row) for row in reversed(rows)]
+        while messages and messages[0].role == "tool":
+            del messages[0]
+        return messages
+
+    async def append_turn(self, conversation: str, messages: Sequence[ChatMessage]) -> None:
+        """Store one turn's messages in one transaction: all of them or none."""
+        created = time.time()
+        rows = [(conversation, *_row(message), created) for message in messages]
+        if not rows:
+            return
+        await self._write(
+            lambda db: db.executemany(
+                "INSERT INTO messages (conversation, role, text, tool_calls, tool_call_id,"
+                " extra, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        )
+
+    async def reset(self, conversation: str) -> None:
+        """Forget the conversation's messages (``/reset``); its settings stay."""
+        await self._write(
+            lambda db: db.execute("DELETE FROM messages WHERE conversation = ?", (conversation,))
+        )
+
+    # --- settings --------------------------------------------------------------------
+
+    async def get_setting(self, conversation: str, key: str) -> str | None:
+        """A per-chat setting such as ``voice``, or ``None`` when never set."""
+        row = await self._read(
+            lambda db: db.execute(
+                "SELECT value FROM settings WHERE conversation = ? AND key = ?",
+                (conversation, key),
+            ).fetchone()
+        )
+        return None if row is None else cast(str, row[0])
+
+    async def set_setting(self, conversation: str, key: str, value: str | None) -> None:
+        """Set a per-chat setting; ``None`` removes it."""
+        if value is None:
+            await self._write(
+                lambda db: db.execute(
+                    "DELETE FROM settings WHERE conversation = ? AND key = ?", (conversation, key)
+                )
+            )
+        else:
+            await self._write(
+                lambda db: db.execute(
+                    "INSERT INTO settings (conversation, key, value) VALUES (?, ?, ?)"
+                    " ON CONFLICT (conversation, key) DO UPDATE SET value = excluded.value",
+                    (conversation, key, value),
+                )
+            )
+
+    # --- threads ---------------------------------------------------------------------
+
+    async def _write(self, work: Callable[[sqlite3.Connection], object]) -> None:
+        def run() -> None:
+            with _transaction(self._writer):
+                work(self._writer)
+
+        async with self._write_lock:
+            self._check_open()
+            # not abandoned on cancel: the transaction finishes or rolls back in its thread
+            await trio.to_thread.run_sync(run)
+
+    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        async with self._reader_slots:
+            self._check_open()
+            if self._readers:
+                db = self._readers.pop()
+            else:
+                db = await trio.to_thread.run_sync(_connect, self.path)
+            try:
+                return await trio.to_thread.run_sync(work, db)
+            finally:
+                if self._closed:
+                    with trio.CancelScope(shield=True):
+                        await trio.to_thread.run_sync(db.close)
+                else:
+                    self._readers.append(db)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the session store is closed")
+
+
+class _transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` on any error."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def __enter__(self) -> None:
+        self.connection.execute("BEGIN IMMEDIATE")
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.connection.execute("COMMIT")
+        elif self.connection.in_transaction:
+            self.connection.execute("ROLLBACK")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+    )
+    connection.execute("PRAGMA synchronous = FULL")
+    connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return connection
+
+
+# --- rows --------------------------------------------------------------------------
+
+
+def _row(message: ChatMessage) -> tuple[str, str, str | None, str | None, str | None]:
+    text = "\n".join(
+        part.text if isinstance(part, TextPart) else f"[image: {part.description}]"
+        for part in message.content
+    )
+    tool_calls = (
+        json.dumps(
+            [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in message.tool_calls]
+        )
+        if message.tool_calls
+        else None
+    )
+    extra = json.dumps(dict(message.extra), default=str) if message.extra else None
+    return message.role, text, tool_calls, message.tool_call_id, extra
+
+
+def _message(row: Row) -> ChatMessage:
+    role, text, tool_calls, tool_call_id, extra = row
+    calls: list[dict[str, Any]] = json.loads(tool_calls) if tool_calls else []
+    return ChatMessage.of(
+        cast(Role, role),
+        text,
+        tool_calls=tuple(ToolCall(c["id"], c["name"], c["arguments"]) for c in calls),
+        tool_call_id=tool_call_id,
+        extra=json.loads(extra) if extra else {},
+    )
+
+
+__all__ = ["FILE_NAME", "SessionStore"]
