@@ -1,0 +1,108 @@
+"""Running ffmpeg on untrusted input: where the binary is, and how every call is made.
+
+Every call is an argument list (no shell) with ``-nostdin``, runs in its own
+process group with a minimal environment and the turn's workdir as its
+current directory, and lives inside the caller's cancel scope: when that
+scope is cancelled (timeout, turn cancelled, shutdown) the whole group is
+killed with SIGKILL and the process is reaped before the scope exits.
+Nothing is kept at module level: no registry of processes, no ``atexit``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import trio
+from attrs import frozen
+
+from nanobot_core import ConfigError
+
+# Containers a phone, a chat app or a screen recorder produces, all self-contained:
+# none of them can name another file or URL to open. Playlists and lists of files
+# (hls, dash, concat, image sequences, ...) are not here, so ffmpeg refuses them.
+CONTAINERS = ("mov", "matroska", "avi", "gif", "mpegts", "flv", "ogg", "mpeg", "asf")
+
+INSTALL_HINT = "pip install 'nanobot-video-ffmpeg[bundled]'"
+
+
+def find_ffmpeg(configured: Path | None) -> Path:
+    """The configured binary, else ``ffmpeg`` on PATH, else imageio-ffmpeg's; or ``ConfigError``."""
+    if configured is not None:
+        if not (configured.is_file() and os.access(configured, os.X_OK)):
+            raise ConfigError(f"media.video.ffmpeg: {configured} is not an executable file")
+        return configured
+    on_path = shutil.which("ffmpeg")
+    if on_path:
+        return Path(on_path)
+    try:
+        import imageio_ffmpeg  # the optional 'bundled' extra; imported only when needed
+    except ImportError:
+        pass
+    else:
+        try:
+            return Path(imageio_ffmpeg.get_ffmpeg_exe())
+        except RuntimeError:  # installed without a binary for this platform
+            pass
+    raise ConfigError(f"media.video: ffmpeg not found on PATH; install it or run: {INSTALL_HINT}")
+
+
+def input_args(path: Path, container: str | None = None, seek: float | None = None) -> list[str]:
+    """Options and ``-i`` for one input: a local file, one allowed container, nothing else.
+
+    ``-protocol_whitelist file`` forbids every network protocol and every
+    protocol that wraps another (``concat:``, ``subfile:``, ``data:``, ...).
+    ``-format_whitelist`` lets ffmpeg pick only a self-contained container while
+    probing; later calls force (``-f``) the container the probe found, so no
+    second guess can land on another demuxer. ``file:`` + an absolute path: a
+    name cannot start with ``-`` or be read as ``protocol:...``.
+    """
+    args = ["-protocol_whitelist", "file"]
+    if container is None:
+        args += ["-format_whitelist", ",".join(CONTAINERS)]
+    else:
+        args += ["-format_whitelist", container, "-f", container]
+    if seek is not None:
+        args += ["-ss", f"{seek:.6f}"]
+    return [*args, "-i", f"file:{path.absolute()}"]
+
+
+@frozen
+class Result:
+    returncode: int
+    stdout: bytes
+    stderr: str
+
+
+async def _kill_group(process: trio.Process) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # its own session: the group id is its pid
+    except ProcessLookupError:
+        pass
+
+
+_ENV = {"LC_ALL": "C"}  # no FFREPORT / AV_LOG_* from the parent environment
+
+
+async def run(binary: Path, args: Sequence[str], *, cwd: Path, loglevel: str = "error") -> Result:
+    """Run ffmpeg with ``args`` and return its exit status and output; never raises on failure.
+
+    Cancelling the caller's scope kills the process group and reaps it first.
+    """
+    command = [str(binary), "-nostdin", "-hide_banner", "-loglevel", loglevel, *args]
+    done = await trio.run_process(
+        command,
+        stdin=subprocess.DEVNULL,
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+        cwd=cwd,
+        env=_ENV,
+        start_new_session=True,
+        deliver_cancel=_kill_group,
+    )
+    return Result(done.returncode, done.stdout, done.stderr.decode("utf-8", "replace"))

@@ -1,0 +1,98 @@
+"""What is in a video file, read from ffmpeg's own report (no ffprobe needed).
+
+``ffmpeg -i FILE`` with no output prints the container, the duration and one
+line per stream to stderr, then exits 1. Only lines at ffmpeg's own indentation
+are read, so metadata text inside the file (always indented further, or
+behind ``: ``) cannot pose as a stream or a duration.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+from attrs import frozen
+
+_INPUT = re.compile(r"^Input #0, (?P<names>.+?), from '")
+_DURATION = re.compile(
+    r"^  Duration: (?:(?P<h>\d+):(?P<m>\d\d):(?P<s>\d\d(?:\.\d+)?)|N/A)"
+    r"(?:, start: (?P<start>-?\d+(?:\.\d+)?))?"
+)
+_STREAM = re.compile(r"^  Stream #0:(?P<index>\d+)\S*: (?P<type>Video|Audio): (?P<rest>.*)$")
+_SIZE = re.compile(r", (?P<w>\d{1,5})x(?P<h>\d{1,5})[ ,]")
+_FPS = re.compile(r", (?P<fps>\d+(?:\.\d+)?k?) (?:fps|tbr)\b")
+
+
+@frozen
+class VideoStream:
+    index: int
+    width: int
+    height: int
+    fps: float | None
+
+
+@frozen
+class Probe:
+    """The parts of ffmpeg's report the processor uses."""
+
+    container: str  # the demuxer's short name, to force it in later calls
+    duration: float | None
+    video: VideoStream | None
+    audio_index: int | None
+
+
+def parse_report(report: str) -> Probe | None:
+    """Read ``ffmpeg -i`` stderr; ``None`` when ffmpeg did not open the file as a container."""
+    container = None
+    duration: float | None = None
+    video: VideoStream | None = None
+    audio_index: int | None = None
+    for line in report.splitlines():
+        if container is None and (m := _INPUT.match(line)):
+            container = m["names"].split(",")[0]
+        elif m := _DURATION.match(line):
+            if m["s"] is not None:
+                duration = int(m["h"]) * 3600 + int(m["m"]) * 60 + float(m["s"])
+        elif m := _STREAM.match(line):
+            if m["type"] == "Audio":
+                audio_index = int(m["index"]) if audio_index is None else audio_index
+            elif video is None and "(attached pic)" not in m["rest"]:
+                video = _video_stream(int(m["index"]), m["rest"])
+    if container is None:
+        return None
+    return Probe(container, duration, video, audio_index)
+
+
+def _video_stream(index: int, rest: str) -> VideoStream:
+    size = _SIZE.search(rest)
+    fps = _FPS.search(rest)
+    rate = None
+    if fps:
+        text = fps["fps"]
+        rate = float(text[:-1]) * 1000 if text.endswith("k") else float(text)
+    return VideoStream(
+        index=index,
+        width=int(size["w"]) if size else 0,
+        height=int(size["h"]) if size else 0,
+        fps=rate if rate and rate > 0 else None,
+    )
+
+
+def parse_keyframes(listing: str) -> list[float]:
+    """Key packet times (seconds, sorted) from a ``-f framecrc`` listing of one stream.
+
+    framecrc writes ``#tb 0: NUM/DEN`` and then one line per packet,
+    ``stream, dts, pts, duration, size, crc``, with ``F=0x..`` appended only
+    when the packet is not a plain keyframe.
+    """
+    base: Fraction | None = None
+    times: list[float] = []
+    for line in listing.splitlines():
+        if line.startswith("#tb 0:"):
+            num, _, den = line.partition(":")[2].strip().partition("/")
+            base = Fraction(int(num), int(den))
+        elif base is not None and line.startswith("0,") and "F=" not in line:
+            fields = [f.strip() for f in line.split(",")]
+            if len(fields) >= 6 and fields[2].lstrip("-").isdigit():
+                times.append(float(int(fields[2]) * base))
+    return sorted(set(times))

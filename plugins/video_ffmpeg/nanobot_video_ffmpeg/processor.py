@@ -1,0 +1,224 @@
+"""The ``video`` media processor: a video in, timestamped frames and a transcript out."""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+import shutil
+from pathlib import Path
+
+import trio
+
+from nanobot_core import Activity, Attachment, AttachmentKind, MediaError, NanobotError
+from nanobot_core.messages import ImagePart, Part, TextPart
+from nanobot_core.protocols import MediaContext
+
+from . import audio, ffmpeg, frames
+from .config import VideoConfig
+from .probe import Probe, parse_keyframes, parse_report
+
+log = logging.getLogger(__name__)
+
+
+def clock(seconds: float) -> str:
+    """``0:12``, ``12:05``, ``1:02:03``."""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def size_text(count: int) -> str:
+    for unit, scale in (("MiB", 2**20), ("KiB", 2**10)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} bytes"
+
+
+class VideoProcessor:
+    """Frames spread over the whole video, each labelled with its time, then the transcript."""
+
+    kinds = frozenset({AttachmentKind.VIDEO, AttachmentKind.VIDEO_NOTE, AttachmentKind.ANIMATION})
+    capability = "video"
+
+    def __init__(self, config: VideoConfig, binary: Path) -> None:
+        self.config = config
+        self.binary = binary
+
+    async def process(
+        self, path: Path, attachment: Attachment, context: MediaContext
+    ) -> tuple[Part, ...]:
+        name = attachment.filename or path.name
+        await context.set_activity(Activity.EXTRACTING)
+        size = (await trio.Path(path).stat()).st_size
+        self._check_size(name, size)
+        deadline = trio.current_time() + self.config.timeout
+        scratch = context.workdir / f"video-{secrets.token_hex(6)}"
+        await trio.Path(scratch).mkdir()
+        try:
+            return await self._process(path, name, context, scratch, deadline)
+        finally:
+            with trio.CancelScope(shield=True):  # nothing of ours outlives the call
+                await trio.to_thread.run_sync(shutil.rmtree, scratch, True)
+
+    def _check_size(self, name: str, size: int) -> None:
+        limit = self.config.max_bytes
+        if size == 0:
+            raise MediaError(f"{name} is empty (0 bytes), not a video")
+        if size > limit:
+            raise MediaError(
+                f"{name} is {size_text(size)}, {size_text(size - limit)} over the "
+                f"{size_text(limit)} limit for videos"
+            )
+
+    async def _process(
+        self, path: Path, name: str, context: MediaContext, scratch: Path, deadline: float
+    ) -> tuple[Part, ...]:
+        probe = await self._probe(path, name, scratch, deadline)
+        assert probe.video is not None and probe.duration is not None
+        note: list[str] = []
+        async with trio.open_nursery() as nursery:
+            if probe.audio_index is None:
+                note.append("No transcript: the video has no audio track.")
+            elif context.transcribe is None:
+                note.append("No transcript: no transcriber is configured.")
+            else:
+                nursery.start_soon(self._transcript, path, probe, scratch, deadline, context, note)
+            shots = await self._frames(path, name, probe, scratch, deadline)
+        video = probe.video
+        header = (
+            f"Video {name}: {clock(probe.duration)} long, {video.width}x{video.height}; "
+            f"{len(shots)} frames spread over the whole video follow, each after its time"
+            + ("" if len(shots) == self.config.max_frames else
+               f" (only {len(shots)} of {self.config.max_frames} frames could be decoded: "
+               "the video track may be damaged or end early)")
+            + ", then what was said in it."
+        )  # fmt: skip
+        parts: list[Part] = [TextPart(header)]
+        for time, data in shots:
+            parts.append(TextPart(f"frame at {clock(time)}"))
+            parts.append(ImagePart(data, "image/jpeg", description=f"video frame at {clock(time)}"))
+        parts.append(TextPart(note[0]))
+        return tuple(parts)
+
+    async def _ffmpeg(
+        self, args: list[str], scratch: Path, deadline: float, loglevel: str = "error"
+    ) -> ffmpeg.Result:
+        with trio.move_on_at(deadline) as scope:
+            return await ffmpeg.run(self.binary, args, cwd=scratch, loglevel=loglevel)
+        assert scope.cancelled_caught
+        raise MediaError(
+            f"processing the video took longer than {self.config.timeout:g} s; ffmpeg was stopped"
+        )
+
+    async def _probe(self, path: Path, name: str, scratch: Path, deadline: float) -> Probe:
+        report = await self._ffmpeg(ffmpeg.input_args(path), scratch, deadline, loglevel="info")
+        probe = parse_report(report.stderr)
+        if probe is None:
+            log.debug("ffmpeg could not open %s: %s", name, report.stderr[-2000:])
+            # A real container whose index or data is cut off, not a guess on some other file.
+            truncated = "misdetection possible" not in report.stderr and any(
+                sign in report.stderr for sign in ("moov atom not found", "End of file")
+            )
+            raise MediaError(
+                f"{name} is truncated or corrupt" if truncated
+                else f"{name} is not a video ffmpeg will read (not a known self-contained container)"
+            )  # fmt: skip
+        if probe.video is None:
+            raise MediaError(f"{name} has no video track")
+        if probe.duration is None or probe.duration <= 0:
+            raise MediaError(f"cannot tell how long {name} is, so it was not processed")
+        limit = self.config.max_duration
+        if probe.duration > limit:
+            raise MediaError(
+                f"{name} is {clock(probe.duration)} long, {clock(math.ceil(probe.duration - limit))} "
+                f"over the {clock(limit)} limit for videos"
+            )
+        return probe
+
+    async def _keyframes(
+        self, path: Path, probe: Probe, scratch: Path, deadline: float
+    ) -> list[float]:
+        assert probe.video is not None
+        listing = await self._ffmpeg(
+            [
+                                *ffmpeg.input_args(path, probe.container),
+                "-map",
+                f"0:{probe.video.index}",
+                "-c",
+                "copy",
+                "-f",
+                "framecrc",
+                "-",
+            ],  # fmt: skip
+            scratch,
+            deadline,
+        )
+        return parse_keyframes(listing.stdout.decode("ascii", "replace"))
+
+    async def _frames(
+        self, path: Path, name: str, probe: Probe, scratch: Path, deadline: float
+    ) -> list[tuple[float, bytes]]:
+        assert probe.video is not None and probe.duration is not None
+        keyframes = await self._keyframes(path, probe, scratch, deadline)
+        picks = frames.plan(probe.duration, self.config.max_frames, keyframes)
+        out = scratch / "frames"
+        await trio.Path(out).mkdir()
+        width = self.config.frame_width
+        if frames.use_seeks(picks, keyframes, probe.video.fps):
+            result = await self._ffmpeg(
+                frames.seek_args(path, probe, picks, width, out), scratch, deadline
+            )
+            times = [p.time for p in picks]
+        else:
+            result = await self._ffmpeg(
+                frames.pass_args(path, probe, picks, width, out), scratch, deadline, loglevel="info"
+            )
+            times = frames.shown_times(result.stderr)
+        shots = []
+        for i, time in enumerate(times):
+            jpeg = trio.Path(out / f"frame-{i:02d}.jpg")
+            if await jpeg.exists() and (data := await jpeg.read_bytes()):
+                shots.append((time, data))
+        if not shots:
+            log.debug("no frame from %s: %s", name, result.stderr[-2000:])
+            raise MediaError(f"no frame of {name} could be decoded: it is truncated or corrupt")
+        return shots
+
+    async def _transcript(
+        self,
+        path: Path,
+        probe: Probe,
+        scratch: Path,
+        deadline: float,
+        context: MediaContext,
+        note: list[str],
+    ) -> None:
+        assert context.transcribe is not None
+        track = scratch / "audio.ogg"
+        result = await self._ffmpeg(
+            audio.audio_args(path, probe, track, audio.OPUS), scratch, deadline
+        )
+        if result.returncode != 0 and "libopus" in result.stderr:  # a build without libopus
+            await trio.Path(track).unlink(missing_ok=True)
+            track = scratch / "audio.wav"
+            result = await self._ffmpeg(
+                audio.audio_args(path, probe, track, audio.WAV), scratch, deadline
+            )
+        if result.returncode != 0 or not await trio.Path(track).exists():
+            log.debug("audio extraction failed: %s", result.stderr[-2000:])
+            note.append("No transcript: the audio track could not be decoded.")
+            return
+        await context.set_activity(Activity.TRANSCRIBING)
+        try:
+            text = (await context.transcribe(track)).strip()
+        except NanobotError as error:
+            note.append(f"No transcript: transcription failed ({error}).")
+            return
+        finally:
+            await trio.Path(track).unlink(missing_ok=True)
+        note.append(
+            f"Transcript of the video's audio:\n{text}" if text
+            else "Transcript of the video's audio: (no speech recognised)"
+        )  # fmt: skip

@@ -1,0 +1,130 @@
+"""Media the tests make once per session with the real (bundled) ffmpeg.
+
+pytest-trio has no session-scoped async fixtures, so generation is a sync
+fixture calling ``subprocess``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+import pytest
+
+from nanobot_video_ffmpeg.ffmpeg import find_ffmpeg
+
+
+@pytest.fixture(scope="session")
+def ffmpeg_bin() -> Path:
+    return find_ffmpeg(None)
+
+
+def _ff(binary: Path, *args: str) -> None:
+    subprocess.run([str(binary), "-nostdin", "-hide_banner", "-loglevel", "error", *args], check=True)
+
+
+def ramp(seconds: int) -> str:
+    # A flat picture whose brightness grows with time: a frame tells when it was taken.
+    return (
+        f"color=c=black:s=320x240:r=25:d={seconds},format=yuv420p,"
+        f"eq=brightness='0.1+0.7*t/{seconds}':eval=frame"
+    )
+
+
+@attrs.frozen
+class Media:
+    root: Path
+    ramp20: Path  # 20 s, default keyframe interval (250 frames: keyframes at 0 and 10 s), sine
+    ramp60: Path  # 60 s, a keyframe every second (as phones record), sine
+    silent: Path  # 5 s testsrc, no audio track
+    clip: Path  # 8 s testsrc 640x360 + sine
+    truncated: Path  # ramp20 cut in half (its index sits at the end, so it is gone)
+    truncated_faststart: Path  # index first, media data cut at 60 %
+    brightness: dict[Path, list[tuple[float, int]]]  # per ramp: (time, grey level) at 10 fps
+
+
+def grey(binary: Path, image: bytes | Path) -> int:
+    """The mean grey level of a picture, decoded by ffmpeg."""
+    source = ["-i", str(image)] if isinstance(image, Path) else ["-f", "mjpeg", "-i", "pipe:0"]
+    out = subprocess.run(
+        [str(binary), "-nostdin", "-loglevel", "error", *source,
+         "-vf", "scale=1:1", "-pix_fmt", "gray", "-f", "rawvideo", "pipe:1"],
+        input=None if isinstance(image, Path) else image,
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    return out[0]
+
+
+@pytest.fixture(scope="session")
+def media(ffmpeg_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Media:
+    root = tmp_path_factory.mktemp("video-media")
+    sine = "sine=frequency=330:sample_rate=16000:duration={}"
+    ramp20, ramp60 = root / "ramp20.mp4", root / "ramp60.mp4"
+    for path, seconds, gop in ((ramp20, 20, []), (ramp60, 60, ["-g", "25"])):
+        _ff(ffmpeg_bin, "-f", "lavfi", "-i", ramp(seconds), "-f", "lavfi", "-i",
+            sine.format(seconds), "-c:v", "libx264", "-preset", "veryfast", *gop,
+            "-c:a", "aac", "-shortest", str(path))  # fmt: skip
+    silent = root / "silent.mp4"
+    _ff(ffmpeg_bin, "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=5",
+        "-c:v", "libx264", "-preset", "veryfast", str(silent))  # fmt: skip
+    clip = root / "clip.mp4"
+    _ff(ffmpeg_bin, "-f", "lavfi", "-i", "testsrc=size=640x360:rate=25:duration=8",
+        "-f", "lavfi", "-i", sine.format(8), "-c:v", "libx264", "-preset", "veryfast",
+        "-c:a", "aac", "-shortest", str(clip))  # fmt: skip
+    data = ramp20.read_bytes()
+    truncated = root / "truncated.mp4"
+    truncated.write_bytes(data[: len(data) // 2])
+    faststart = root / "faststart.mp4"
+    _ff(ffmpeg_bin, "-i", str(ramp20), "-c", "copy", "-movflags", "+faststart", str(faststart))
+    data = faststart.read_bytes()
+    truncated_faststart = root / "truncated_faststart.mp4"
+    truncated_faststart.write_bytes(data[: len(data) * 6 // 10])
+    brightness = {}
+    for path in (ramp20, ramp60):
+        levels = subprocess.run(
+            [str(ffmpeg_bin), "-nostdin", "-loglevel", "error", "-i", str(path),
+             "-vf", "fps=10,scale=1:1", "-pix_fmt", "gray", "-f", "rawvideo", "pipe:1"],
+            capture_output=True, check=True,
+        ).stdout  # fmt: skip
+        brightness[path] = [(i / 10, level) for i, level in enumerate(levels)]
+    return Media(root, ramp20, ramp60, silent, clip, truncated, truncated_faststart, brightness)
+
+
+@pytest.fixture
+def slow_ffmpeg(ffmpeg_bin: Path, tmp_path: Path) -> Callable[[str], Path]:
+    """A real ffmpeg behind a bash wrapper that, for calls whose arguments contain
+    ``match``, reads input in real time (``-re``) and runs as a child of the
+    wrapper (not exec'd): only killing the whole process group stops it.
+    """
+
+    def make(match: str) -> Path:
+        script = tmp_path / "slow-ffmpeg"
+        script.write_text(
+            "#!/usr/bin/env bash\n"
+            f"real={ffmpeg_bin}\n"
+            f'if [[ "$*" != *"{match}"* ]]; then exec "$real" "$@"; fi\n'
+            "args=()\n"
+            'for a in "$@"; do [[ $a == -i ]] && args+=(-re); args+=("$a"); done\n'
+            '"$real" "${args[@]}" &\n'
+            "wait $!\n"
+        )
+        script.chmod(0o755)
+        return script
+
+    return make
+
+
+@pytest.fixture
+def logging_ffmpeg(ffmpeg_bin: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """The real ffmpeg behind a wrapper that appends each call's arguments to a log."""
+    log = tmp_path / "calls.log"
+    script = tmp_path / "logging-ffmpeg"
+    script.write_text(
+        f'#!/usr/bin/env bash\necho "$*" >> {log}\nexec {ffmpeg_bin} "$@"\n'
+    )
+    script.chmod(0o755)
+    return script, log
+
+
