@@ -1,6 +1,7 @@
 """nanobot: a personal AI agent runtime whose every capability is a plugin."""
 
 from .access import Access, AccessPolicy
+from .deprecations import PluginDeprecationWarning
 from .errors import (
     ConfigError,
     MediaError,
@@ -32,6 +33,7 @@ from .messages import (
     TextPart,
     ToolCall,
     ToolSpec,
+    TurnStatus,
 )
 from .protocols import (
     Admission,
@@ -45,6 +47,7 @@ from .protocols import (
     ToolContext,
     Transcriber,
 )
+from .registry import NoConfig, Register
 from .secrets import Secret
 from .version import PLUGIN_API_VERSION, __version__
 
@@ -70,8 +73,10 @@ __all__ = [
     "MediaError",
     "MediaProcessor",
     "NanobotError",
+    "NoConfig",
     "Outbound",
     "Part",
+    "PluginDeprecationWarning",
     "PluginError",
     "ProviderAuthError",
     "ProviderBadRequest",
@@ -79,6 +84,7 @@ __all__ = [
     "ProviderRateLimited",
     "ProviderTimeout",
     "ProviderUnavailable",
+    "Register",
     "Secret",
     "SpeechError",
     "SpeechSynthesizer",
@@ -90,6 +96,7 @@ __all__ = [
     "ToolSpec",
     "Transcriber",
     "TurnRefused",
+    "TurnStatus",
     "__version__",
     "hookimpl",
 ]

@@ -8,6 +8,7 @@ import mimetypes
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
@@ -19,6 +20,7 @@ from attrs import define, field
 
 from . import logs
 from .config import DEFAULT_TABLES, Config, find_config, load_config, read_toml
+from .deprecations import PluginDeprecationWarning
 from .errors import NanobotError
 from .messages import Attachment, AttachmentKind, TurnStatus
 from .plugins import Plugins
@@ -46,13 +48,12 @@ class App:
     @property
     def registry(self) -> Registry:
         if self._registry is None:
-            self._registry = Registry.collect(self.plugins.pm)
+            self._registry = self.plugins.collect()
         return self._registry
 
     def load(self, explicit: Path | None) -> Config:
         """Find, read and structure the configuration (raises ``NanobotError``)."""
-        for problem in self.registry.problems:
-            raise NanobotError(problem)
+        registry = self.registry  # a plugin with problems is marked failed, the rest work
         path = find_config(explicit, self.env, Path.cwd())
         if path is None:
             click.echo(
@@ -63,7 +64,7 @@ class App:
             raw: dict[str, Any] = dict(DEFAULT_TABLES)
         else:
             raw = read_toml(path)
-        config = load_config(raw, self.registry, env=self.env, source=path)
+        config = load_config(raw, registry, env=self.env, source=path)
         if self.formatter is not None:
             for plugin_config in config.plugins.values():
                 self.formatter.secrets.update(logs.secrets_in(plugin_config))
@@ -108,6 +109,7 @@ def cli(ctx: click.Context, log_level: str) -> None:
 @pass_app
 def plugins(app: App, as_json: bool) -> None:
     """List plugins: name, version, hooks and status (loaded, failed, blocked, incompatible)."""
+    app.registry  # noqa: B018 - collecting marks plugins whose hooks fail
     infos = app.plugins.infos
     if as_json:
         click.echo(json.dumps([info.as_json() for info in infos], indent=2))
@@ -118,8 +120,6 @@ def plugins(app: App, as_json: bool) -> None:
         click.echo(line.rstrip())
         if info.error:
             click.echo(f"  {info.error}")
-    for problem in app.registry.problems:
-        click.echo(f"problem: {problem}", err=True)
 
 
 @cli.command()
@@ -152,16 +152,21 @@ def check(app: App, config_path: Path | None) -> None:
     """Validate the configuration and build every enabled plugin object."""
     from .runtime import Runtime
 
-    for info in app.plugins.failures():
-        click.echo(f"warning: plugin {info.name} {info.status}: {info.error}", err=True)
     try:
         config = app.load(config_path)
         Runtime.create(config, app.registry)
     except NanobotError as error:
+        _plugin_warnings(app)
         fail(str(error))
+    _plugin_warnings(app)
     where = str(config.source) if config.source else "built-in defaults"
     enabled = ", ".join(config.enabled(Kind.CHANNEL)) or "none"
     click.echo(f"ok: {where} (model {config.agent.model}; channels: {enabled})")
+
+
+def _plugin_warnings(app: App) -> None:
+    for info in app.plugins.failures():
+        click.echo(f"warning: plugin {info.name} {info.status}: {info.error}", err=True)
 
 
 @cli.command()
@@ -294,6 +299,7 @@ def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 def main() -> None:
     """Entry point of the ``nanobot`` console script."""
+    warnings.simplefilter("default", PluginDeprecationWarning)  # shown to users, once each
     plugins = Plugins.load()
     app = App(plugins=plugins, env=os.environ)
     for impl in plugins.pm.hook.register_commands.get_hookimpls():

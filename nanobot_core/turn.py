@@ -36,7 +36,7 @@ from .messages import (
 )
 from .protocols import Channel, ToolContext
 from .sessions import SessionStore
-from .workdir import open_workdir
+from .workdir import Workdir, open_workdir
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class TurnRunner:
                     log.exception("channel %s could not send a reply", inbound.channel)
 
     async def _reply(
-        self, inbound: Inbound, access: Access, workdir: Path, activity: ActivityReporter
+        self, inbound: Inbound, access: Access, workdir: Workdir, activity: ActivityReporter
     ) -> Reply:
         timeout = self.config.runtime.turn_timeout
         try:
@@ -109,7 +109,7 @@ class TurnRunner:
             )
 
     async def _answer(
-        self, inbound: Inbound, access: Access, workdir: Path, activity: ActivityReporter
+        self, inbound: Inbound, access: Access, workdir: Workdir, activity: ActivityReporter
     ) -> Reply:
         conversation = conversation_key(inbound)
         command = commands.parse(inbound.text)
@@ -126,7 +126,7 @@ class TurnRunner:
         if inbound.attachments:
             media = await self.media.prepare(
                 inbound.attachments,
-                workdir=workdir,
+                workdir=await workdir.path(),
                 check=check,
                 transcribe=self._transcriber(check),
                 activity=activity,
@@ -144,7 +144,7 @@ class TurnRunner:
             channel=inbound.channel,
             chat_id=inbound.chat_id,
             user_id=inbound.user_id,
-            workdir=workdir,
+            workdir=await workdir.path() if self.agent.tools else Path(),
         )
         async with activity.during(Activity.TYPING):
             result = await self.agent.reply(history, user, context)
@@ -152,14 +152,19 @@ class TurnRunner:
         if notes:
             text += "\n\n(" + "; ".join(notes) + ")"
         audio: tuple[AudioFile, ...] = ()
-        setting = await self.sessions.get_setting(conversation, VOICE_SETTING)
-        if voice.wants_voice(self.config.voice.reply, setting, inbound):
-            spoken = await self._speak(result.text, workdir, check, activity)
+        if await self._wants_voice(conversation, inbound):
+            spoken = await self._speak(result.text, await workdir.path(), check, activity)
             audio = spoken.audio
             if spoken.note:
                 text += f"\n\n({spoken.note})"
         await self.sessions.append_turn(conversation, [user, ChatMessage.of("assistant", text)])
         return Reply(text, TurnStatus.OK, audio)
+
+    async def _wants_voice(self, conversation: str, inbound: Inbound) -> bool:
+        if self.components.synthesizer is None:
+            return False  # /voice on says so when it is switched on
+        setting = await self.sessions.get_setting(conversation, VOICE_SETTING)
+        return voice.wants_voice(self.config.voice.reply, setting, inbound)
 
     async def _speak(
         self,
