@@ -31,7 +31,7 @@ from nanobot_core.config import LimitsConfig, Rate
 from nanobot_core.errors import TurnRefused
 from nanobot_core.limits import Limits, RateLimiter
 
-RUNS = 7
+RUNS = 5
 USERS = 10_000
 HITS = 30_000
 RATE = "30/minute"

@@ -74,6 +74,26 @@ async def append_concurrent(store: SessionStore) -> float:
     return CONCURRENT * per_chat / (time.perf_counter() - start)
 
 
+async def loop_lag_while_appending(store: SessionStore) -> float:
+    """Worst lateness (ms) of a 1 ms probe sleep while 32 chats append turns."""
+    worst = 0.0
+
+    async def probe(cancel: trio.CancelScope) -> None:
+        nonlocal worst
+        with cancel:
+            while True:
+                before = trio.current_time()
+                await trio.sleep(0.001)
+                worst = max(worst, trio.current_time() - before - 0.001)
+
+    async with trio.open_nursery() as nursery:
+        probe_scope = trio.CancelScope()
+        nursery.start_soon(probe, probe_scope)
+        await append_concurrent(store)
+        probe_scope.cancel()
+    return worst * 1000
+
+
 def reads(*, concurrent: bool) -> Callable[[SessionStore], Awaitable[float]]:
     per_chat = 30
 
@@ -139,6 +159,8 @@ def main() -> None:
         f"  store / plain FULL: {sequential / full:.2f}x (one task),"
         f" {concurrent / full:.2f}x (concurrent)"
     )
+    lag = median_rate(on_fresh_store(loop_lag_while_appending))
+    print(f"  loop lag during {CONCURRENT}-chat appends: max {lag:.1f} ms (median of runs)")
     one = median_rate(on_fresh_store(reads(concurrent=False)))
     many = median_rate(on_fresh_store(reads(concurrent=True)))
     print(f"  history({HISTORY}), one task:            {one:9,.0f} reads/s")
