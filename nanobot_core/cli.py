@@ -82,6 +82,11 @@ config_option = click.option(
 
 
 def fail(message: str, code: int = EXIT_CONFIG) -> NoReturn:
+    """Print each line of ``message`` as ``error: ...`` (secrets redacted) and exit."""
+    context = click.get_current_context(silent=True)
+    app = context.find_object(App) if context is not None else None
+    if app is not None and app.formatter is not None:
+        message = logs.redact(message, app.formatter.secrets)
     for line in str(message).splitlines() or [""]:
         click.echo(f"error: {line}", err=True)
     sys.exit(code)

@@ -6,18 +6,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from attrs import field, frozen
 
-
-@frozen
 class Secret:
     """A credential. ``str()`` and ``repr()`` show only where it came from.
 
-    Call ``reveal()`` at the one place the value is handed to a client.
+    Call ``reveal()`` at the one place the value is handed to a client. Not an
+    attrs class on purpose: ``attrs.asdict`` and friends treat it as opaque.
     """
 
-    _value: str = field(repr=False, alias="value")
-    source: str = "inline"
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, source: str = "inline") -> None:
+        self._value = value
+        self.source = source
 
     def reveal(self) -> str:
         return self._value
@@ -27,6 +28,12 @@ class Secret:
 
     def __repr__(self) -> str:
         return f"Secret(source={self.source!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
 
     @classmethod
     def from_env(cls, name: str, env: Mapping[str, str]) -> Secret | None:

@@ -1,0 +1,55 @@
+"""The console channel: status line on a terminal only, audio written out, statuses kept."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import trio
+
+from nanobot_core import Activity, AudioFile, Outbound, TurnStatus
+from nanobot_core.builtins.console import ConsoleChannel
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def console(tmp_path: Path, stderr: io.StringIO) -> ConsoleChannel:
+    return ConsoleChannel(
+        host=None,  # type: ignore[arg-type]  # send/set_activity never touch the host
+        audio_out=tmp_path / "audio",
+        stdout=io.StringIO(),
+        stderr=stderr,
+    )
+
+
+async def test_status_line_only_on_a_terminal(tmp_path: Path) -> None:
+    terminal, pipe = Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        channel = console(tmp_path, stream)
+        await channel.set_activity("local", Activity.TYPING)
+        await channel.set_activity("local", None)
+    assert terminal.getvalue() == "\r\x1b[K… typing\r\x1b[K"
+    assert pipe.getvalue() == ""
+
+
+async def test_replies_and_audio(tmp_path: Path) -> None:
+    channel = console(tmp_path, io.StringIO())
+    segment = tmp_path / "voice.ogg"
+    await trio.Path(segment).write_bytes(b"OggS audio")
+    outbound = Outbound(
+        channel="console", chat_id="local", text="hello", audio=(AudioFile(path=segment),)
+    )
+    await channel.send(outbound)
+    await channel.send(
+        Outbound(channel="console", chat_id="local", text="slow down", status=TurnStatus.REFUSED)
+    )
+    stdout = channel.stdout.getvalue().splitlines()
+    assert stdout[0] == "hello"
+    written = Path(stdout[1].removeprefix("audio: "))
+    assert written.parent == tmp_path / "audio"
+    assert await trio.Path(written).read_bytes() == b"OggS audio"
+    assert channel.stderr.getvalue() == "slow down\n"
+    assert channel.statuses == [TurnStatus.OK, TurnStatus.REFUSED]
