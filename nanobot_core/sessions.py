@@ -89,14 +89,18 @@ class SessionStore:
         return cls(*await trio.to_thread.run_sync(connect))
 
     async def aclose(self) -> None:
-        """Wait for a write in progress, then close every connection. Idempotent."""
+        """Wait for a write in progress, then close every connection. Idempotent.
+
+        Shielded: it runs at shutdown, inside a cancelled scope, and is short.
+        """
         if self._closed:
             return
-        async with self._write_lock:
-            self._closed = True
-            readers, self._readers = self._readers, []
-            for connection in (self._writer, *readers):
-                await trio.to_thread.run_sync(connection.close)
+        with trio.CancelScope(shield=True):
+            async with self._write_lock:
+                self._closed = True
+                readers, self._readers = self._readers, []
+                for connection in (self._writer, *readers):
+                    await trio.to_thread.run_sync(connection.close)
 
     async def __aenter__(self) -> SessionStore:
         return self

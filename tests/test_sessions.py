@@ -222,6 +222,18 @@ async def test_reads_proceed_while_another_process_holds_the_write_lock(
         assert await store.get_setting("c", "pending") == "x"
 
 
+async def test_closing_inside_a_cancelled_scope_still_closes(tmp_path: Path) -> None:
+    with trio.CancelScope() as scope:
+        async with await SessionStore.open(tmp_path) as store:
+            await store.append_turn("c", [user("hello")])
+            scope.cancel()
+            await trio.sleep(1)  # cancelled here; __aexit__ runs in the cancelled scope
+    assert scope.cancelled_caught
+    with pytest.raises(RuntimeError, match="closed"):
+        await store.history("c", 1)
+    assert not (tmp_path / (FILE_NAME + "-wal")).exists()  # last close checkpointed the WAL
+
+
 async def test_closed_store(tmp_path: Path) -> None:
     store = await SessionStore.open(tmp_path)
     await store.history("c", 1)
