@@ -19,7 +19,11 @@ Measured per run:
   server's copy of the body is allocated before and is not counted);
 - event-loop lag: a probe task sleeps 1 ms in a loop and records how late it
   wakes up; the maximum overshoot is the longest time the loop was blocked
-  (measured in separate runs, without tracemalloc, whose hooks slow allocation).
+  (measured in separate runs, without tracemalloc, whose hooks slow allocation);
+- the same probe with no call running, as the machine's noise floor;
+- the longest single task step in CPU time of the loop's thread (a trio
+  instrument): the loop's own blocking work, which a busy machine does not
+  inflate the way it inflates the wall-clock probe.
 
 Each variant runs once untimed first: the first request of a process imports
 the SDK's network stack (~10-20 ms of blocking imports, paid once).
@@ -36,11 +40,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import tracemalloc
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
+import attrs
 import imageio_ffmpeg
 import trio
 from nanobot_tts_openai.config import OpenAISpeechConfig
@@ -118,8 +125,15 @@ def make_body(folder: Path) -> Path:
     return big
 
 
-async def run_once(variant: Variant, base_url: str, workdir: Path, memory: bool) -> float:
-    """Peak memory growth in bytes (``memory``) or the maximum loop lag in seconds."""
+@attrs.frozen
+class Run:
+    memory: float = 0.0  # peak growth, bytes
+    lag: float = 0.0  # the probe's worst overshoot, seconds (wall clock)
+    step: float = 0.0  # the longest task step, seconds of the loop thread's CPU time
+
+
+async def run_once(variant: Variant, base_url: str, workdir: Path, memory: bool) -> Run:
+    """Memory (``memory``) or lag and step length of one call."""
     config = OpenAISpeechConfig(base_url=base_url, max_retries=0)
     async with OpenAISpeech(config, Secret(value="bench")) as speech:
         if memory:
@@ -129,15 +143,34 @@ async def run_once(variant: Variant, base_url: str, workdir: Path, memory: bool)
             await variant(speech, workdir)
             peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
-            result = float(peak - before)
+            result = Run(memory=float(peak - before))
         else:
-            result = await _max_lag(variant(speech, workdir))
+            result = await _loop_blocking(partial(variant, speech, workdir))
     for path in await trio.Path(workdir).iterdir():
         await path.unlink()
     return result
 
 
-async def _max_lag(work: Awaitable[None]) -> float:
+class StepTimer(trio.abc.Instrument):
+    """The longest task step in CPU time of the loop's thread.
+
+    Unlike the probe's wall-clock lag, it does not count time the process spent
+    descheduled by a busy machine, only the loop's own work between two awaits.
+    """
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._started: float | None = None  # None: inside the step that added us
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self._started = time.thread_time()
+
+    def after_task_step(self, task: trio.lowlevel.Task) -> None:
+        if self._started is not None:
+            self.longest = max(self.longest, time.thread_time() - self._started)
+
+
+async def _loop_blocking(work: Callable[[], Awaitable[None]]) -> Run:
     worst = 0.0
 
     async def probe() -> None:
@@ -147,12 +180,23 @@ async def _max_lag(work: Awaitable[None]) -> float:
             await trio.sleep(0.001)
             worst = max(worst, trio.current_time() - start - 0.001)
 
+    timer = StepTimer()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(probe)
         await trio.sleep(0.01)  # the probe is running before the call starts
-        await work
+        trio.lowlevel.add_instrument(timer)
+        try:
+            await work()
+            await trio.lowlevel.checkpoint()  # ends the step that finished the work
+        finally:
+            trio.lowlevel.remove_instrument(timer)
         nursery.cancel_scope.cancel()
-    return worst
+    return Run(lag=worst, step=timer.longest)
+
+
+async def idle_floor() -> Run:
+    """The probe with no call running: the machine's own noise (load, scheduler)."""
+    return await _loop_blocking(partial(trio.sleep, 0.5))
 
 
 def main() -> None:
@@ -162,32 +206,50 @@ def main() -> None:
         size = body.stat().st_size
         workdir = folder / "work"
         workdir.mkdir()
-        memory: dict[str, list[float]] = {name: [] for name in VARIANTS}
-        lag: dict[str, list[float]] = {name: [] for name in VARIANTS}
+        runs: dict[str, list[Run]] = {name: [] for name in VARIANTS}
+        floor: list[Run] = []
         with serving(body) as base_url:
             for variant in VARIANTS.values():  # one-time imports of the SDK's network stack
                 trio.run(run_once, variant, base_url, workdir, False)
             for _ in range(RUNS):
                 for name, variant in VARIANTS.items():
-                    lag[name].append(trio.run(run_once, variant, base_url, workdir, False))
-                    memory[name].append(trio.run(run_once, variant, base_url, workdir, True))
-        _report(size, memory, lag)
+                    runs[name].append(trio.run(run_once, variant, base_url, workdir, False))
+                    runs[name].append(trio.run(run_once, variant, base_url, workdir, True))
+                floor.append(trio.run(idle_floor))
+        _report(size, runs, floor)
 
 
-def _report(size: int, memory: dict[str, list[float]], lag: dict[str, list[float]]) -> None:
-    mb, ms = 1e6, 1e3
-    print(f"speech synthesis of a {size / mb:.1f} MB streamed OGG/Opus response, {RUNS} runs")
-    print(f"{'':12} {'peak memory growth (MB)':>24} {'max loop lag (ms)':>20}")
-    print(f"{'':12} {'median':>11} {'max':>12} {'median':>9} {'max':>10}")
+def _report(size: int, runs: dict[str, list[Run]], floor: list[Run]) -> None:
+    def column(name: str, metric: str, scale: float) -> list[float]:
+        key = "memory" if metric == "memory" else metric
+        wanted = [r for r in runs[name] if (r.memory > 0) == (metric == "memory")]
+        return [getattr(r, key) * scale for r in wanted]
+
+    metrics = [
+        ("memory", 1e-6, "peak memory growth (MB)"),
+        ("lag", 1e3, "loop lag, probe (ms)"),
+        ("step", 1e3, "longest loop step, CPU (ms)"),
+    ]
+    print(f"speech synthesis of a {size / 1e6:.1f} MB streamed OGG/Opus response, {RUNS} runs")
+    print(f"{'':12}" + "".join(f"{title:>30}" for _, _, title in metrics))
+    print(f"{'':12}" + f"{'median':>18}{'max':>12}" * len(metrics))
     for name in VARIANTS:
-        print(
-            f"{name:12} {statistics.median(memory[name]) / mb:11.2f} "
-            f"{max(memory[name]) / mb:12.2f} {statistics.median(lag[name]) * ms:9.2f} "
-            f"{max(lag[name]) * ms:10.2f}"
-        )
-    mem_ratio = statistics.median(memory["sync write"]) / statistics.median(memory["streamed"])
-    lag_ratio = statistics.median(lag["sync write"]) / statistics.median(lag["streamed"])
-    print(f"ratio sync write / streamed: memory {mem_ratio:.1f}x, loop lag {lag_ratio:.1f}x")
+        cells = []
+        for metric, scale, _ in metrics:
+            values = column(name, metric, scale)
+            cells.append(f"{statistics.median(values):18.2f}{max(values):12.2f}")
+        print(f"{name:12}" + "".join(cells))
+    ratios = []
+    for metric, scale, title in metrics:
+        old = statistics.median(column("sync write", metric, scale))
+        new = statistics.median(column("streamed", metric, scale))
+        ratios.append(f"{title.split(' (')[0]} {old / new:.1f}x")
+    print("ratio sync write / streamed (medians): " + ", ".join(ratios))
+    lags = [r.lag * 1e3 for r in floor]
+    print(
+        f"probe lag with no call running (0.5 s, the machine's noise floor): "
+        f"median {statistics.median(lags):.2f} ms, max {max(lags):.2f} ms"
+    )
     print("targets for streamed: memory growth < 10 MB, max loop lag <= 10 ms")
 
 

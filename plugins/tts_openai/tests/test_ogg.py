@@ -4,7 +4,16 @@ from pathlib import Path
 
 import pytest
 import trio
-from nanobot_tts_openai.ogg import OggError, duration_from, last_page, opus_duration, read_page
+from hypothesis import given
+from hypothesis import strategies as st
+from nanobot_tts_openai.ogg import (
+    OggError,
+    _crc,
+    duration_from,
+    last_page,
+    opus_duration,
+    read_page,
+)
 
 from .media import make_opus
 
@@ -74,3 +83,24 @@ async def test_only_the_header_pages(tmp_path: Path) -> None:
     tags = read_page(data, first.size)
     assert tags is not None
     assert duration_from(data, data[: first.size + tags.size]) == 0.0
+
+
+def _reference_crc(data: bytes) -> int:
+    """Ogg's CRC-32 the slow, obvious way (RFC 3533): MSB first, polynomial 0x04C11DB7."""
+    crc = 0
+    for byte in data:
+        crc ^= byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else crc << 1
+            crc &= 0xFFFFFFFF
+    return crc
+
+
+@given(st.binary(max_size=600))
+def test_the_crc_is_oggs(data: bytes) -> None:
+    assert _crc(data) == _reference_crc(data)
+
+
+def test_the_crc_of_a_known_value() -> None:
+    # CRC-32/MPEG-2 without its 0xFFFFFFFF initial value and final xor ("CRC-32/OGG")
+    assert _crc(b"123456789") == 0x89A1897F
