@@ -10,6 +10,7 @@ Nothing is kept at module level: no registry of processes, no ``atexit``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -79,10 +80,8 @@ class Result:
 
 
 async def _kill_group(process: trio.Process) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)  # its own session: the group id is its pid
-    except ProcessLookupError:
-        pass
 
 
 _ENV = {"LC_ALL": "C"}  # no FFREPORT / AV_LOG_* from the parent environment

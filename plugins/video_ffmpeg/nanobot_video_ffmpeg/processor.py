@@ -36,6 +36,23 @@ def size_text(count: int) -> str:
     return f"{count} bytes"
 
 
+def _lone(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error inside a nursery's group: a ``MediaError`` must reach the core as it is."""
+    leaves: list[BaseException] = []
+
+    def collect(error: BaseException) -> None:
+        if isinstance(error, BaseExceptionGroup):
+            for inner in error.exceptions:
+                collect(inner)
+        else:
+            leaves.append(error)
+
+    collect(group)
+    if len(leaves) == 1 or all(isinstance(leaf, NanobotError) for leaf in leaves):
+        return leaves[0]  # e.g. frames and audio both hit the same deadline
+    return group
+
+
 class VideoProcessor:
     """Frames spread over the whole video, each labelled with its time, then the transcript."""
 
@@ -78,14 +95,19 @@ class VideoProcessor:
         probe = await self._probe(path, name, scratch, deadline)
         assert probe.video is not None and probe.duration is not None
         note: list[str] = []
-        async with trio.open_nursery() as nursery:
-            if probe.audio_index is None:
-                note.append("No transcript: the video has no audio track.")
-            elif context.transcribe is None:
-                note.append("No transcript: no transcriber is configured.")
-            else:
-                nursery.start_soon(self._transcript, path, probe, scratch, deadline, context, note)
-            shots = await self._frames(path, name, probe, scratch, deadline)
+        try:
+            async with trio.open_nursery() as nursery:  # frames and audio side by side
+                if probe.audio_index is None:
+                    note.append("No transcript: the video has no audio track.")
+                elif context.transcribe is None:
+                    note.append("No transcript: no transcriber is configured.")
+                else:
+                    nursery.start_soon(
+                        self._transcript, path, probe, scratch, deadline, context, note
+                    )
+                shots = await self._frames(path, name, probe, scratch, deadline)
+        except BaseExceptionGroup as group:
+            raise _lone(group) from None
         video = probe.video
         header = (
             f"Video {name}: {clock(probe.duration)} long, {video.width}x{video.height}; "
@@ -123,7 +145,7 @@ class VideoProcessor:
             )
             raise MediaError(
                 f"{name} is truncated or corrupt" if truncated
-                else f"{name} is not a video ffmpeg will read (not a known self-contained container)"
+                else f"{name} is not a video ffmpeg will read (no known self-contained container)"
             )  # fmt: skip
         if probe.video is None:
             raise MediaError(f"{name} has no video track")
@@ -131,9 +153,10 @@ class VideoProcessor:
             raise MediaError(f"cannot tell how long {name} is, so it was not processed")
         limit = self.config.max_duration
         if probe.duration > limit:
+            over = clock(math.ceil(probe.duration - limit))
             raise MediaError(
-                f"{name} is {clock(probe.duration)} long, {clock(math.ceil(probe.duration - limit))} "
-                f"over the {clock(limit)} limit for videos"
+                f"{name} is {clock(probe.duration)} long, {over} over the "
+                f"{clock(limit)} limit for videos"
             )
         return probe
 
@@ -143,7 +166,7 @@ class VideoProcessor:
         assert probe.video is not None
         listing = await self._ffmpeg(
             [
-                                *ffmpeg.input_args(path, probe.container),
+                *ffmpeg.input_args(path, probe.container),
                 "-map",
                 f"0:{probe.video.index}",
                 "-c",
@@ -151,7 +174,7 @@ class VideoProcessor:
                 "-f",
                 "framecrc",
                 "-",
-            ],  # fmt: skip
+            ],
             scratch,
             deadline,
         )

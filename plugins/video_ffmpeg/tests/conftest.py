@@ -12,7 +12,6 @@ from pathlib import Path
 
 import attrs
 import pytest
-
 from nanobot_video_ffmpeg.ffmpeg import find_ffmpeg
 
 
@@ -22,7 +21,9 @@ def ffmpeg_bin() -> Path:
 
 
 def _ff(binary: Path, *args: str) -> None:
-    subprocess.run([str(binary), "-nostdin", "-hide_banner", "-loglevel", "error", *args], check=True)
+    subprocess.run(
+        [str(binary), "-nostdin", "-hide_banner", "-loglevel", "error", *args], check=True
+    )
 
 
 def ramp(seconds: int) -> str:
@@ -121,10 +122,6 @@ def logging_ffmpeg(ffmpeg_bin: Path, tmp_path: Path) -> tuple[Path, Path]:
     """The real ffmpeg behind a wrapper that appends each call's arguments to a log."""
     log = tmp_path / "calls.log"
     script = tmp_path / "logging-ffmpeg"
-    script.write_text(
-        f'#!/usr/bin/env bash\necho "$*" >> {log}\nexec {ffmpeg_bin} "$@"\n'
-    )
+    script.write_text(f'#!/usr/bin/env bash\necho "$*" >> {log}\nexec {ffmpeg_bin} "$@"\n')
     script.chmod(0o755)
     return script, log
-
-

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from pathlib import Path
 
 import pytest
 import trio
+from nanobot_video_ffmpeg import VideoConfig, VideoProcessor
 
 from nanobot_core import (
     Activity,
@@ -18,7 +20,6 @@ from nanobot_core import (
     TextPart,
 )
 from nanobot_core.protocols import MediaContext, MediaProcessor
-from nanobot_video_ffmpeg import VideoConfig, VideoProcessor
 
 from .conftest import Media, grey
 
@@ -66,7 +67,7 @@ class Activities:
 
 def frames_of(parts: tuple[object, ...]) -> list[tuple[str, ImagePart]]:
     labelled = []
-    for label, image in zip(parts, parts[1:], strict=False):
+    for label, image in itertools.pairwise(parts):
         if isinstance(image, ImagePart):
             assert isinstance(label, TextPart)
             labelled.append((label.text, image))
@@ -105,7 +106,7 @@ async def test_frames_spread_evenly_in_time_order_with_true_labels(
 
     header = parts[0]
     assert isinstance(header, TextPart)
-    assert f"0:{duration:02d}" in header.text or f"1:00" in header.text
+    assert f"0:{duration:02d}" in header.text or "1:00" in header.text
     assert "320x240" in header.text and "8 frames" in header.text
     shots = frames_of(parts)
     assert len(parts) == 1 + 2 * 8 + 1
@@ -125,7 +126,9 @@ async def test_frames_spread_evenly_in_time_order_with_true_labels(
         previous = actual
 
 
-async def test_frames_are_scaled_to_frame_width(media: Media, ffmpeg_bin: Path, tmp_path: Path) -> None:
+async def test_frames_are_scaled_to_frame_width(
+    media: Media, ffmpeg_bin: Path, tmp_path: Path
+) -> None:
     path = into(tmp_path, media.clip)
     processor = VideoProcessor(VideoConfig(max_frames=3, frame_width=200), ffmpeg_bin)
     parts = await processor.process(path, attachment(path), MediaContext(workdir=tmp_path))
@@ -139,7 +142,9 @@ async def test_frames_are_scaled_to_frame_width(media: Media, ffmpeg_bin: Path, 
         assert "200x112" in probe.stderr.decode()  # 640x360 scaled, height kept even
 
 
-async def test_small_videos_are_not_upscaled(media: Media, ffmpeg_bin: Path, tmp_path: Path) -> None:
+async def test_small_videos_are_not_upscaled(
+    media: Media, ffmpeg_bin: Path, tmp_path: Path
+) -> None:
     path = into(tmp_path, media.silent)
     parts = await VideoProcessor(VideoConfig(max_frames=2), ffmpeg_bin).process(
         path, attachment(path), MediaContext(workdir=tmp_path)
@@ -152,7 +157,9 @@ async def test_small_videos_are_not_upscaled(media: Media, ffmpeg_bin: Path, tmp
     assert "320x240" in probe.stderr.decode()
 
 
-async def test_transcript_of_the_audio_track(media: Media, ffmpeg_bin: Path, tmp_path: Path) -> None:
+async def test_transcript_of_the_audio_track(
+    media: Media, ffmpeg_bin: Path, tmp_path: Path
+) -> None:
     path = into(tmp_path, media.ramp20)
     transcribe = Recorder(ffmpeg_bin)
     activities = Activities()
@@ -169,7 +176,9 @@ async def test_transcript_of_the_audio_track(media: Media, ffmpeg_bin: Path, tmp
     assert "time=00:00:19" in report or "time=00:00:20" in report  # the whole track
     assert not audio.exists()  # removed once transcribed
     assert activities.seen == [Activity.EXTRACTING, Activity.TRANSCRIBING]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ramp20.mp4"]  # nothing left behind
+    assert sorted(p.name for p in await trio.Path(tmp_path).iterdir()) == [
+        "ramp20.mp4"
+    ]  # nothing left behind
 
 
 async def test_no_transcriber_configured(media: Media, ffmpeg_bin: Path, tmp_path: Path) -> None:
@@ -192,7 +201,9 @@ async def test_video_without_audio_track(media: Media, ffmpeg_bin: Path, tmp_pat
     assert transcribe.paths == []
 
 
-async def test_transcription_failure_is_said(media: Media, ffmpeg_bin: Path, tmp_path: Path) -> None:
+async def test_transcription_failure_is_said(
+    media: Media, ffmpeg_bin: Path, tmp_path: Path
+) -> None:
     path = into(tmp_path, media.clip)
 
     async def failing(audio: Path) -> str:
@@ -214,7 +225,7 @@ async def test_text_file_named_mp4(ffmpeg_bin: Path, tmp_path: Path) -> None:
         await VideoProcessor(VideoConfig(), ffmpeg_bin).process(
             path, attachment(path), MediaContext(workdir=tmp_path)
         )
-    assert [p.name for p in tmp_path.iterdir()] == ["notes.mp4"]
+    assert [p.name for p in await trio.Path(tmp_path).iterdir()] == ["notes.mp4"]
 
 
 async def test_empty_file(tmp_path: Path) -> None:
@@ -275,7 +286,7 @@ async def test_workdir_left_as_found(media: Media, ffmpeg_bin: Path, tmp_path: P
     await VideoProcessor(VideoConfig(), ffmpeg_bin).process(
         path, attachment(path), MediaContext(workdir=tmp_path, transcribe=Recorder(ffmpeg_bin))
     )
-    assert [p.name for p in tmp_path.iterdir()] == ["ramp60.mp4"]
+    assert [p.name for p in await trio.Path(tmp_path).iterdir()] == ["ramp60.mp4"]
 
 
 async def test_name_starting_with_dash(media: Media, ffmpeg_bin: Path, tmp_path: Path) -> None:
