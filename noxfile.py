@@ -54,5 +54,5 @@ def isolation(session: nox.Session, plugin: str) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Print the measured claims (medians, side by side) — see benchmarks/README.md."""
-    session.install("-e.[testing]", *(_plugin_spec(name) for name in PLUGINS), "psutil")
+    session.install("-e.[testing]", *(_plugin_spec(name) for name in PLUGINS), "psutil", "limits")
     session.run("python", "benchmarks/run.py", *session.posargs)

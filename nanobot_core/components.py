@@ -52,7 +52,10 @@ class Components:
             try:
                 obj = registration.factory(config.plugins[(kind, name)], host)
             except NanobotError as error:
-                errors.append(f"{kind.label} {name!r}: {error}")
+                message = str(error)
+                if not message.startswith(f"{kind.table}.{name}"):  # else it names its key
+                    message = f"{kind.label} {name!r}: {message}"
+                errors.append(message)
                 continue
             except Exception as error:
                 log.debug("factory of %s %r failed", kind.label, name, exc_info=True)

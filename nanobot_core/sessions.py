@@ -1,9 +1,11 @@
 """The session store: conversations and per-chat settings in one SQLite file.
 
 Every SQLite call runs in a worker thread, so the trio loop never waits on disk.
-Writes go through one connection behind a ``trio.Lock``; reads use a small pool of
-their own connections, which WAL lets run while a write is in progress. A turn is
-one transaction, durable (``synchronous = FULL``) before ``append_turn`` returns.
+Writes go through one connection behind a ``trio.Lock``, with group commit: turns
+that arrive while a commit is in progress share the next transaction, each in its
+own savepoint. Reads use a small pool of their own connections, which WAL lets run
+while a write is in progress. A turn is stored whole or not at all, durably
+(``synchronous = FULL``) before ``append_turn`` returns.
 
 Only text is stored: an image becomes ``[image: <description>]``, never bytes or
 base64. ``docs/limits.md`` describes the schema and the path to a shared store.
@@ -64,6 +66,7 @@ class SessionStore:
         self.path = path
         self._writer = writer
         self._write_lock = trio.Lock()
+        self._pending: list[_Job] = []
         self._readers: list[sqlite3.Connection] = []
         self._reader_slots = trio.CapacityLimiter(READERS)
         self._closed = False
@@ -187,14 +190,28 @@ class SessionStore:
     # --- threads ---------------------------------------------------------------------
 
     async def _write(self, work: Callable[[sqlite3.Connection], object]) -> None:
-        def run() -> None:
-            with _transaction(self._writer):
-                work(self._writer)
+        """Run ``work`` in a transaction and return once it is committed.
 
-        async with self._write_lock:
-            self._check_open()
-            # not abandoned on cancel: the transaction finishes or rolls back in its thread
-            await trio.to_thread.run_sync(run)
+        Group commit: writes that queue up while another batch is being committed
+        go together into the next transaction, one savepoint each, so one fsync
+        serves them all while each stays all-or-nothing.
+        """
+        self._check_open()
+        job = _Job(work)
+        self._pending.append(job)
+        try:
+            async with self._write_lock:
+                self._check_open()
+                if not job.done:
+                    batch, self._pending = self._pending, []
+                    # not abandoned on cancel: the batch commits or rolls back in its thread
+                    await trio.to_thread.run_sync(_commit, self._writer, batch)
+        except BaseException:
+            if job in self._pending:  # cancelled before its batch started: never written
+                self._pending.remove(job)
+            raise
+        if job.error is not None:
+            raise job.error
 
     async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         async with self._reader_slots:
@@ -215,6 +232,37 @@ class SessionStore:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("the session store is closed")
+
+
+class _Job:
+    """One write waiting for its batch: done once committed (or failed with ``error``)."""
+
+    __slots__ = ("done", "error", "work")
+
+    def __init__(self, work: Callable[[sqlite3.Connection], object]) -> None:
+        self.work = work
+        self.done = False
+        self.error: BaseException | None = None
+
+
+def _commit(connection: sqlite3.Connection, batch: list[_Job]) -> None:
+    """One transaction for the batch; a job that fails is rolled back to its savepoint."""
+    try:
+        with _transaction(connection):
+            for job in batch:
+                connection.execute("SAVEPOINT job")
+                try:
+                    job.work(connection)
+                except Exception as error:
+                    connection.execute("ROLLBACK TO job")
+                    job.error = error
+                connection.execute("RELEASE job")
+    except Exception as error:  # the commit itself failed: nothing of the batch is stored
+        for job in batch:
+            job.error = job.error or error
+    finally:
+        for job in batch:
+            job.done = True
 
 
 class _transaction:

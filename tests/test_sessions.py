@@ -322,3 +322,29 @@ def test_sigkill_never_loses_or_corrupts_a_committed_turn(
         assert turns == committed + 1
     expected = [f"turn {t} message {i} " + "x" * 1000 for t in range(turns) for i in range(size)]
     assert texts == expected
+
+
+async def test_group_commit_keeps_each_write_all_or_nothing(tmp_path: Path) -> None:
+    """Writes queued behind a commit share one transaction; a failing one spoils no other."""
+    import sqlite3 as sqlite
+
+    async with await SessionStore.open(tmp_path) as store:
+        failures: list[BaseException] = []
+
+        async def bad() -> None:
+            try:
+                await store._write(lambda db: db.execute("INSERT INTO nowhere VALUES (1)"))
+            except sqlite.OperationalError as error:
+                failures.append(error)
+
+        async with trio.open_nursery() as nursery:
+            await store._write_lock.acquire()  # hold the writer so everything below queues up
+            for i in range(5):
+                nursery.start_soon(store.append_turn, f"c{i}", [ChatMessage.of("user", f"m{i}")])
+            nursery.start_soon(bad)
+            await trio.testing.wait_all_tasks_blocked()
+            assert len(store._pending) == 6
+            store._write_lock.release()
+        assert len(failures) == 1 and "nowhere" in str(failures[0])
+        for i in range(5):
+            assert [m.text for m in await store.history(f"c{i}", 10)] == [f"m{i}"]
