@@ -63,19 +63,23 @@ def render(registry: Registry, storage: Path) -> str:
             seen.add(table)
             registration = registry.get(kind, name)
             assert registration is not None
+            if not attrs.fields(registration.config) and kind is not Kind.CHANNEL:
+                continue  # nothing to set (the echo model)
             text += "\n" + _section(kind, name, registration.config, registration.plugin)
     return text
 
 
 def _section(kind: Kind, name: str, config: type, plugin: str) -> str:
-    lines = [f"# [{kind.table}.{name}]" + " " * 10 + f"# {kind.label} from plugin {plugin}"]
+    header = f"# [{kind.table}.{name}]"
+    lines = [f"{header:<36}# {kind.label} from plugin {plugin}"]
     for field in attrs.fields(config):
         key = field.alias or field.name
         value = _example(field)
         note = field.metadata.get("help", "")
-        lines.append(f"# {key} = {value}" + (f"    # {note}" if note else ""))
+        line = f"# {key} = {value}"
+        lines.append(f"{line:<36}# {note}" if note else line)
     if kind in (Kind.MEDIA,):
-        lines.append("# enabled = false                 # installed processors are on by default")
+        lines.append(f"{'# enabled = false':<36}# installed processors are on by default")
     return "\n".join(lines) + "\n"
 
 
