@@ -1,0 +1,111 @@
+"""Reading ffmpeg's report, the keyframe listing, and choosing frames and method."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from nanobot_video_ffmpeg.frames import Pick, plan, shown_times, use_seeks
+from nanobot_video_ffmpeg.probe import Probe, VideoStream, parse_keyframes, parse_report
+from nanobot_video_ffmpeg.processor import clock
+
+REPORT = """\
+Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'file:/tmp/x/clip.mp4':
+  Metadata:
+    major_brand     : isom
+    title           : fake
+                    :   Stream #0:9: Video: h264, 9999x9999, 1 fps
+  Duration: 00:02:05.50, start: 0.000000, bitrate: 173 kb/s
+  Stream #0:0[0x1](und): Video: h264 (High) (avc1 / 0x31637661), yuv420p(progressive), \
+1280x720 [SAR 1:1 DAR 16:9], 97 kb/s, 29.97 fps, 29.97 tbr, 30k tbn (default)
+    Metadata:
+      handler_name    : VideoHandler
+  Stream #0:1[0x2](und): Audio: aac (LC) (mp4a / 0x6134706D), 44100 Hz, mono, fltp, 69 kb/s
+  Stream #0:2: Video: mjpeg (Baseline), yuvj420p, 300x300, 90k tbr, 90k tbn (attached pic)
+At least one output file must be specified
+"""
+
+
+def test_report_gives_container_duration_and_streams() -> None:
+    assert parse_report(REPORT) == Probe(
+        container="mov",
+        duration=125.5,
+        video=VideoStream(index=0, width=1280, height=720, fps=29.97),
+        audio_index=1,
+    )
+
+
+def test_metadata_cannot_pose_as_a_stream() -> None:
+    report = REPORT.replace("  Stream #0:0[0x1](und): Video", "  Stream #0:0[0x1](und): Data")
+    probe = parse_report(report)
+    assert probe is not None and probe.video is None  # the cover picture is not the video
+
+
+def test_no_container_and_unknown_duration() -> None:
+    assert parse_report("notes.mp4: Invalid data found when processing input\n") is None
+    probe = parse_report(REPORT.replace("Duration: 00:02:05.50", "Duration: N/A"))
+    assert probe is not None and probe.duration is None
+
+
+LISTING = """\
+#tb 0: 1/12800
+#media_type 0: video
+0,      -1024,          0,      512,     7885, 0xec9cfa15
+0,       -512,       2048,      512,      873, 0x89a3a3d4, F=0x0
+0,     126976,     128000,      512,     8386, 0x85384e82
+0,     127488,     130048,      512,      873, 0x89a3a3d4, F=0x0
+0,     254976,     256000,      512,     8496, 0xce8c82cf
+"""
+
+
+def test_keyframes_from_listing() -> None:
+    assert parse_keyframes(LISTING) == [0.0, 10.0, 20.0]
+    assert parse_keyframes("") == []
+
+
+def test_showinfo_times() -> None:
+    stderr = (
+        "[Parsed_showinfo_1 @ 0x55d5c0] config in time_base: 1/12800, frame_rate: 25/1\n"
+        "[Parsed_showinfo_1 @ 0x55d5c0] n:   0 pts:  16000 pts_time:1.25    duration: 512\n"
+        "[Parsed_showinfo_1 @ 0x55d5c0] n:   1 pts:  48000 pts_time:3.75    duration: 512\n"
+    )
+    assert shown_times(stderr) == [1.25, 3.75]
+
+
+def test_plan_takes_keyframes_inside_slots_else_the_middle() -> None:
+    picks = plan(20.0, 4, [0.0, 10.0])
+    assert picks == (Pick(0.0, True), Pick(7.5, False), Pick(10.0, True), Pick(17.5, False))
+
+
+@given(
+    duration=st.floats(min_value=0.5, max_value=3600),
+    count=st.integers(min_value=1, max_value=64),
+    keys=st.lists(st.floats(min_value=0, max_value=3600), max_size=200),
+)
+def test_picks_are_one_per_slot_in_order(duration: float, count: int, keys: list[float]) -> None:
+    picks = plan(duration, count, sorted(keys))
+    assert len(picks) == count
+    for i, pick in enumerate(picks):
+        assert i * duration / count <= pick.time < (i + 1) * duration / count + 1e-9
+    assert [p.time for p in picks] == sorted(p.time for p in picks)
+
+
+def test_method_choice() -> None:
+    # 20 s, keyframes every 10 s: most picks would decode seconds of video -> one pass
+    short = plan(20.0, 8, [0.0, 10.0])
+    assert not use_seeks(short, [0.0, 10.0], 25.0)
+    # 120 s, keyframes every 10 s: every slot holds a keyframe -> seeks
+    keys = [float(k) for k in range(0, 120, 10)]
+    assert use_seeks(plan(120.0, 8, keys), keys, 25.0)
+    # no keyframe known: assume one every 10 s; a minute is decoded in one pass,
+    # ten minutes are not
+    assert not use_seeks(plan(60.0, 8, []), [], None)
+    assert use_seeks(plan(600.0, 8, []), [], None)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0:00"), (12.4, "0:12"), (59.6, "1:00"), (725, "12:05"), (3723, "1:02:03")],
+)
+def test_clock(seconds: float, text: str) -> None:
+    assert clock(seconds) == text

@@ -1,0 +1,85 @@
+"""Registration, config and finding ffmpeg (what ``nanobot check`` reports)."""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+from nanobot_video_ffmpeg import VideoConfig, VideoProcessor, plugin
+from nanobot_video_ffmpeg.ffmpeg import find_ffmpeg
+
+from nanobot_core import ConfigError
+from nanobot_core.config import make_converter, structure
+
+
+def test_entry_point_names_the_plugin_module() -> None:
+    [point] = [p for p in entry_points(group="nanobot") if p.name == "video_ffmpeg"]
+    assert point.value == "nanobot_video_ffmpeg.plugin"
+    assert point.load() is plugin
+
+
+def test_registers_media_processor_video() -> None:
+    calls = []
+    plugin.register_media_processors(register=lambda *a, **k: calls.append((a, k)))
+    assert calls == [(("video", plugin.make_processor), {"config": VideoConfig})]
+
+
+def test_config_table_structures_with_the_core_converter(tmp_path: Path) -> None:
+    raw = {"max_frames": 4, "max_duration": 120, "max_bytes": 1000, "timeout": 30,
+           "frame_width": 512, "ffmpeg": "~/bin/ffmpeg"}  # fmt: skip
+    config, errors = structure(make_converter({}), raw, VideoConfig, "media.video")
+    assert errors == []
+    assert config == VideoConfig(4, 120.0, 1000, 30.0, 512, Path("~/bin/ffmpeg").expanduser())
+    assert structure(make_converter({}), {}, VideoConfig, "media.video")[0] == VideoConfig()
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"max_frame": 4}, "media.video: unknown key 'max_frame'"),
+        ({"max_frames": "4"}, "media.video.max_frames: expected an integer"),
+        ({"max_frames": 0}, "media.video.max_frames: must be between 1 and 64, got 0"),
+        ({"timeout": -1}, "media.video.timeout: must be greater than 0, got -1.0"),
+    ],
+)
+def test_config_errors_name_their_key(raw: dict[str, object], message: str) -> None:
+    config, errors = structure(make_converter({}), raw, VideoConfig, "media.video")
+    assert config is None
+    assert any(message in line for line in errors), errors
+
+
+def test_factory_uses_the_configured_binary(tmp_path: Path) -> None:
+    binary = tmp_path / "my-ffmpeg"
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    processor = plugin.make_processor(VideoConfig(ffmpeg=binary), host=None)
+    assert isinstance(processor, VideoProcessor) and processor.binary == binary
+
+
+def test_configured_binary_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^media\.video\.ffmpeg: .* is not an executable file$"):
+        plugin.make_processor(VideoConfig(ffmpeg=tmp_path / "missing"), host=None)
+
+
+def test_path_before_bundled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    on_path = tmp_path / "ffmpeg"
+    on_path.write_text("#!/bin/sh\n")
+    on_path.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert find_ffmpeg(None) == on_path
+
+
+def test_bundled_binary_when_none_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import imageio_ffmpeg
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert find_ffmpeg(None) == Path(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def test_none_found_says_how_to_get_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # the extra is not installed
+    with pytest.raises(ConfigError, match=r"pip install 'nanobot-video-ffmpeg\[bundled\]'$"):
+        plugin.make_processor(VideoConfig(), host=None)
