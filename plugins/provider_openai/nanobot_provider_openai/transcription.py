@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import trio
 from attrs import define, field
@@ -59,7 +59,7 @@ class OpenAITranscriber:
         if self._client is None:
             raise RuntimeError("OpenAITranscriber is used outside `async with`")
         await _check_size(audio)
-        options = {}
+        options: dict[str, Any] = {}
         hint = _language(language or self.config.transcription_language)
         if hint:
             options["language"] = hint
