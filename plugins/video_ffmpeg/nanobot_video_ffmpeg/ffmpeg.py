@@ -87,12 +87,27 @@ async def _kill_group(process: trio.Process) -> None:
 _ENV = {"LC_ALL": "C"}  # no FFREPORT / AV_LOG_* from the parent environment
 
 
-async def run(binary: Path, args: Sequence[str], *, cwd: Path, loglevel: str = "error") -> Result:
+def find_nice() -> list[str]:
+    """``nice -n 10`` when the system has it: ffmpeg's many threads then yield the CPU
+    to the event loop, which otherwise waits tens of ms for a slice on a small machine."""
+    nice = shutil.which("nice")
+    return [nice, "-n", "10"] if nice else []
+
+
+async def run(
+    binary: Path,
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    loglevel: str = "error",
+    prefix: Sequence[str] = (),
+) -> Result:
     """Run ffmpeg with ``args`` and return its exit status and output; never raises on failure.
 
+    ``prefix`` is put before the binary (``find_nice()``; it execs ffmpeg in place).
     Cancelling the caller's scope kills the process group and reaps it first.
     """
-    command = [str(binary), "-nostdin", "-hide_banner", "-loglevel", loglevel, *args]
+    command = [*prefix, str(binary), "-nostdin", "-hide_banner", "-loglevel", loglevel, *args]
     done = await trio.run_process(
         command,
         stdin=subprocess.DEVNULL,

@@ -90,7 +90,9 @@ def seek_args(
     path: Path, probe: Probe, picks: tuple[Pick, ...], width: int, out: Path
 ) -> list[str]:
     assert probe.video is not None
-    args: list[str] = []
+    # One thread per input decoder and per encoder: the inputs already run side by side,
+    # and fewer runnable threads keep the event loop's wake-ups prompt on small machines.
+    args: list[str] = ["-filter_threads", "1"]
     for pick in picks:
         args += [
             "-threads",
@@ -100,7 +102,7 @@ def seek_args(
     for i in range(len(picks)):
         args += [
             "-map", f"{i}:{probe.video.index}", "-an", "-sn", "-dn",
-            "-frames:v", "1", "-vf", _scale(width), "-q:v", JPEG_QUALITY,
+            "-frames:v", "1", "-vf", _scale(width), "-q:v", JPEG_QUALITY, "-threads", "1",
             "-f", "mjpeg", "-n", str(out / f"frame-{i:02d}.jpg"),
         ]  # fmt: skip
     return args
