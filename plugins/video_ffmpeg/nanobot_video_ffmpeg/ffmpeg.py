@@ -41,7 +41,7 @@ def find_ffmpeg(configured: Path | None) -> Path:
     if on_path:
         return Path(on_path)
     try:
-        import imageio_ffmpeg  # the optional 'bundled' extra; imported only when needed
+        import imageio_ffmpeg  # type: ignore[import-untyped]  # the optional extra, lazily
     except ImportError:
         pass
     else:
