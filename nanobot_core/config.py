@@ -319,8 +319,8 @@ def load_config(
         errors += problems
         if value is not None:
             plugins[(kind, name)] = value
-    if errors:
-        raise ConfigError("\n".join(e + where for e in errors))
+    if errors:  # a table shared by two registrations (providers.openai) reports once
+        raise ConfigError("\n".join(dict.fromkeys(e + where for e in errors)))
     return Config(core=core, plugins=plugins, source=source)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import AsyncExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -55,6 +56,7 @@ class Runtime:
     _turns: trio.Nursery | None = field(init=False, default=None)
     _slots: trio.CapacityLimiter | None = field(init=False, default=None)
     _stopping: bool = field(init=False, default=False)
+    _ready: dict[str, trio.Event] = field(init=False, factory=dict)
     fatal: list[str] = field(init=False, factory=list)
     """Why channels stopped for good (a ``ConfigError`` from ``Channel.run``)."""
 
@@ -130,6 +132,10 @@ class Runtime:
                         chat.send.close()  # workers answer what is queued, then end
                 outer.cancel_scope.cancel()
             self._turns = None
+
+    def ready(self, name: str) -> trio.Event:
+        """Set once channel ``name`` has called ``task_status.started()`` (connected)."""
+        return self._ready.setdefault(name, trio.Event())
 
     def stop(self) -> None:
         """Shut down: cancel the turns, give replies being sent ``shutdown_grace`` seconds,
@@ -219,13 +225,24 @@ class Runtime:
                 del self._chats[key]
             receive.close()
 
+    async def _run_channel(self, name: str, channel: Channel) -> None:
+        """One run of a channel; its lone error comes out as itself, not in a group."""
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(partial(channel.run))
+                self.ready(name).set()
+        except BaseExceptionGroup as group:
+            if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
+                raise group.exceptions[0] from None
+            raise
+
     async def _supervise(self, name: str, channel: Channel) -> None:
         first_delay = self._config.runtime.restart_delay
         delay = first_delay
         while True:
             started = trio.current_time()
             try:
-                await channel.run()
+                await self._run_channel(name, channel)
             except ConfigError as error:  # bad credentials do not get better by retrying
                 log.error("channel %s stopped: %s", name, error)
                 self.fatal.append(f"channel {name}: {error}")

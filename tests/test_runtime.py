@@ -118,6 +118,7 @@ class FlakyChannel(RecordingChannel):
         self.runs += 1
         if self.runs <= 3:
             raise ConnectionError(f"lost connection #{self.runs}")
+        task_status.started()
         self.healthy.set()
         await trio.sleep_forever()
 
@@ -210,3 +211,25 @@ class DocProcessor:
         from nanobot_core import TextPart
 
         return (TextPart(f"document of {(await trio.Path(path).stat()).st_size} bytes"),)
+
+
+@attrs.define(eq=False)
+class BadTokenChannel(RecordingChannel):
+    runs: int = 0
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self.runs += 1
+        from nanobot_core import ConfigError
+
+        raise ConfigError("channels.bad.token: the server rejected the token")
+
+
+async def test_a_config_error_stops_the_channel_for_good(storage: Path) -> None:
+    bad = BadTokenChannel()
+    harness = Harness.start({"runtime": {"restart_delay": 0.01}}, storage=storage)
+    async with harness as bot:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(bot.runtime._supervise, "bad", bad)
+        assert (await bot.say("others still work")).text == "echo: others still work"
+    assert bad.runs == 1
+    assert bot.runtime.fatal == ["channel bad: channels.bad.token: the server rejected the token"]

@@ -41,6 +41,7 @@ from ..messages import (
     ToolCall,
 )
 from ..plugins import Plugins
+from ..protocols import Channel
 from ..registry import Register, Registry
 from ..runtime import Runtime
 
@@ -179,7 +180,9 @@ class Harness:
         """Load plugins (built-ins + ``plugins``; entry points only when asked), build, run.
 
         ``storage`` is required unless the config sets ``[storage] path``.
-        ``channels`` run beside the recording channel (named ``"test"``).
+        ``channels`` run beside the recording channel (named ``"test"``): a channel
+        object, or a callable that receives the runtime (the host) and returns one;
+        the harness is ready once each of them has called ``task_status.started()``.
         """
         raw = dict(config or {})
         if storage is not None:
@@ -199,7 +202,13 @@ class Harness:
         runtime = Runtime.create(loaded_config, registry)
         channel = RecordingChannel(access=access or AccessPolicy.operator())
         async with trio.open_nursery() as nursery:
-            await nursery.start(partial_run(runtime, {**(channels or {}), CHANNEL: channel}))
+            extra = {
+                name: value if isinstance(value, Channel) else value(runtime)
+                for name, value in (channels or {}).items()
+            }
+            await nursery.start(partial_run(runtime, {**extra, CHANNEL: channel}))
+            for name in extra:
+                await runtime.ready(name).wait()
             try:
                 yield cls(runtime=runtime, channel=channel, config=loaded_config)
             finally:

@@ -1,0 +1,50 @@
+"""The Telegram channel inside the real runtime: a message in, the runtime's reply out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import trio
+from nanobot_channel_telegram import testing as tg
+from nanobot_channel_telegram.channel import REFUSAL, TelegramChannel
+from nanobot_channel_telegram.client import make_client
+from telethon import functions
+
+from nanobot_core.testing import Harness
+
+
+async def test_messages_go_through_the_runtime_and_replies_come_back(tmp_path: Path) -> None:
+    fake = tg.FakeTelegram()
+    built: list[TelegramChannel] = []
+
+    def channel(host: Any) -> TelegramChannel:
+        built.append(
+            TelegramChannel(
+                tg.make_config(),
+                host,
+                make=lambda session, config: fake.install(make_client(session, config)),
+            )
+        )
+        return built[0]
+
+    async with Harness.start({}, storage=tmp_path, channels={"telegram": channel}):
+        running = tg.Running(built[0], fake, host=None)  # type: ignore[arg-type]
+        for sender, text, message_id in (
+            (tg.ALICE, "hello runtime", 7),
+            (999, "let me in", 8),
+            (tg.ALICE, "/reset", 9),
+        ):
+            before = len(running.texts())
+            await running.receive(tg.message(sender, text, message_id=message_id))
+            with trio.fail_after(10):
+                # replies come back through telethon's asyncio side: no trio event to wait on
+                while len(running.texts()) == before:  # noqa: ASYNC110
+                    await trio.sleep(0.01)
+
+    texts = running.texts()
+    assert texts[0] == "echo: hello runtime"
+    assert texts[1] == REFUSAL.format(user_id=999)
+    assert texts[2].startswith("Conversation cleared")
+    requests = fake.sent(functions.messages.SendMessageRequest)
+    assert requests[0].reply_to.reply_to_msg_id == 7
