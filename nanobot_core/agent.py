@@ -7,7 +7,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import jsonschema
 from attrs import define, frozen
 
 from .errors import ToolError
@@ -88,6 +87,8 @@ class Agent:
 
 
 def _arguments(raw: str, schema: Mapping[str, Any]) -> dict[str, Any]:
+    import jsonschema  # only turns that call tools pay for the import
+
     try:
         arguments = json.loads(raw or "{}")
     except json.JSONDecodeError as error:
