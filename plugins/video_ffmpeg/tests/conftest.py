@@ -39,6 +39,7 @@ class Media:
     root: Path
     ramp20: Path  # 20 s, default keyframe interval (250 frames: keyframes at 0 and 10 s), sine
     ramp60: Path  # 60 s, a keyframe every second (as phones record), sine
+    ramp60_mkv: Path  # the same streams in Matroska
     silent: Path  # 5 s testsrc, no audio track
     clip: Path  # 8 s testsrc 640x360 + sine
     truncated: Path  # ramp20 cut in half (its index sits at the end, so it is gone)
@@ -67,6 +68,8 @@ def media(ffmpeg_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Media:
         _ff(ffmpeg_bin, "-f", "lavfi", "-i", ramp(seconds), "-f", "lavfi", "-i",
             sine.format(seconds), "-c:v", "libx264", "-preset", "veryfast", *gop,
             "-c:a", "aac", "-shortest", str(path))  # fmt: skip
+    ramp60_mkv = root / "ramp60.mkv"
+    _ff(ffmpeg_bin, "-i", str(ramp60), "-c", "copy", str(ramp60_mkv))
     silent = root / "silent.mp4"
     _ff(ffmpeg_bin, "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=5",
         "-c:v", "libx264", "-preset", "veryfast", str(silent))  # fmt: skip
@@ -90,7 +93,10 @@ def media(ffmpeg_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Media:
             capture_output=True, check=True,
         ).stdout  # fmt: skip
         brightness[path] = [(i / 10, level) for i, level in enumerate(levels)]
-    return Media(root, ramp20, ramp60, silent, clip, truncated, truncated_faststart, brightness)
+    brightness[ramp60_mkv] = brightness[ramp60]
+    return Media(
+        root, ramp20, ramp60, ramp60_mkv, silent, clip, truncated, truncated_faststart, brightness
+    )
 
 
 @pytest.fixture

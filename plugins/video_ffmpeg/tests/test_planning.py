@@ -63,6 +63,21 @@ def test_keyframes_from_listing() -> None:
     assert parse_keyframes("") == []
 
 
+QUICK_LISTING = """\
+#tb 0: 1/12800
+0,      -1024,          0,      512,     9124, 0x633b6f7c
+0,     126976,     128000,      512,     9769, 0x092b15a4
+0,     254976,     254976,      512,     9846, 0x1ca63b24
+0,     382976,     383488,      512,     9832, 0x51ae4a7b
+"""
+
+
+def test_keyframes_from_dts_of_a_discarding_listing() -> None:
+    # real output of the mov demuxer under -discard nokey: pts drift after the first skip
+    assert parse_keyframes(QUICK_LISTING) == [0.0, 10.0, 19.92, 29.96]
+    assert parse_keyframes(QUICK_LISTING, from_dts=True) == [0.0, 10.0, 20.0, 30.0]
+
+
 def test_showinfo_times() -> None:
     stderr = (
         "[Parsed_showinfo_1 @ 0x55d5c0] config in time_base: 1/12800, frame_rate: 25/1\n"

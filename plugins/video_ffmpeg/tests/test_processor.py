@@ -94,7 +94,7 @@ def test_is_a_media_processor(ffmpeg_bin: Path) -> None:
     }
 
 
-@pytest.mark.parametrize("clip", ["ramp20", "ramp60"])
+@pytest.mark.parametrize("clip", ["ramp20", "ramp60", "ramp60_mkv"])
 async def test_frames_spread_evenly_in_time_order_with_true_labels(
     clip: str, media: Media, ffmpeg_bin: Path, tmp_path: Path
 ) -> None:
@@ -295,3 +295,23 @@ async def test_name_starting_with_dash(media: Media, ffmpeg_bin: Path, tmp_path:
         path, attachment(path), MediaContext(workdir=tmp_path)
     )
     assert len(frames_of(parts)) == 2
+
+
+@pytest.mark.parametrize("clip", ["ramp20", "ramp60"])
+async def test_quick_keyframe_listing_matches_the_full_one(
+    clip: str, media: Media, ffmpeg_bin: Path
+) -> None:
+    from nanobot_video_ffmpeg.probe import parse_keyframes
+
+    path = getattr(media, clip)
+    listings = []
+    for extra in ([], ["-discard", "nokey"]):
+        done = await trio.run_process(
+            [str(ffmpeg_bin), "-nostdin", "-loglevel", "error", *extra, "-i", str(path),
+             "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"],
+            capture_stdout=True,
+        )  # fmt: skip
+        listings.append(done.stdout.decode())
+    full = parse_keyframes(listings[0])
+    assert len(full) >= 2
+    assert parse_keyframes(listings[1], from_dts=True) == full
