@@ -52,6 +52,7 @@ class Reply:
     text: str
     status: TurnStatus = TurnStatus.OK
     audio: tuple[AudioFile, ...] = ()
+    store: tuple[ChatMessage, ...] = ()  # the turn's messages for the session store
 
 
 @define
@@ -77,11 +78,22 @@ class TurnRunner:
                 reply_to=inbound.message_id,
                 status=reply.status,
             )
-            with self.send_guard():
-                try:
-                    await channel.send(outbound)
-                except Exception:
-                    log.exception("channel %s could not send a reply", inbound.channel)
+            # The turn is committed while the reply is on its way; the chat's next
+            # turn starts only after both, so it always sees this one in its history.
+            async with trio.open_nursery() as nursery:
+                if reply.store:
+                    nursery.start_soon(self._store, conversation_key(inbound), reply.store)
+                with self.send_guard():
+                    try:
+                        await channel.send(outbound)
+                    except Exception:
+                        log.exception("channel %s could not send a reply", inbound.channel)
+
+    async def _store(self, conversation: str, messages: tuple[ChatMessage, ...]) -> None:
+        try:
+            await self.sessions.append_turn(conversation, messages)
+        except Exception:
+            log.exception("could not store the turn of %s", conversation)
 
     async def _reply(
         self, inbound: Inbound, access: Access, workdir: Workdir, activity: ActivityReporter
@@ -157,8 +169,7 @@ class TurnRunner:
             audio = spoken.audio
             if spoken.note:
                 text += f"\n\n({spoken.note})"
-        await self.sessions.append_turn(conversation, [user, ChatMessage.of("assistant", text)])
-        return Reply(text, TurnStatus.OK, audio)
+        return Reply(text, TurnStatus.OK, audio, store=(user, ChatMessage.of("assistant", text)))
 
     async def _wants_voice(self, conversation: str, inbound: Inbound) -> bool:
         if self.components.synthesizer is None:
