@@ -38,6 +38,7 @@ class Admission(enum.StrEnum):
 
     ACCEPTED = "accepted"
     DENIED = "denied"  # not on the channel's allow-list: nothing was processed
+    CLOSED = "closed"  # the runtime is shutting down: nothing was queued, say nothing
 
 
 class Host(Protocol):

@@ -80,8 +80,11 @@ class Runtime:
     async def submit(self, inbound: Inbound) -> Admission:
         """Queue a message for its chat (waits while that chat's queue is full)."""
         channel = self._channels.get(inbound.channel)
-        if channel is None or self._turns is None or self._stopping:
-            raise RuntimeError(f"channel {inbound.channel!r} is not running in this runtime")
+        if channel is None:
+            raise ValueError(f"channel {inbound.channel!r} is not running in this runtime")
+        if self._turns is None or self._stopping:
+            log.info("shutting down: dropped a message from %s", inbound.channel)
+            return Admission.CLOSED
         access = channel.access.check(inbound.user_id)
         if access is Access.DENIED:
             log.info("denied %s user %s (not in allow_from)", inbound.channel, inbound.user_id)

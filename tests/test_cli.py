@@ -186,3 +186,66 @@ def test_sigterm_stops_run_within_3_seconds(home: Path) -> None:
 
 def test_nanobot_script_is_installed() -> None:
     assert shutil.which("nanobot", path=os.path.dirname(sys.executable)) is not None
+
+
+SLOW_PLUGIN = '''
+import trio
+from nanobot_core import ChatReply, hookimpl
+
+
+class SlowToClose:
+    """A chat model whose client takes 60 s to close, even when cancelled."""
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        with trio.CancelScope(shield=True):
+            await trio.sleep(60)
+
+    async def complete(self, request):
+        return ChatReply(text="slow: " + request.messages[-1].text)
+
+
+@hookimpl
+def register_chat_models(register):
+    register("slow", lambda config, host: SlowToClose())
+'''
+
+
+def install_plugin(root: Path, name: str, source: str) -> None:
+    """A real distribution on disk: module, METADATA and an entry point in group nanobot."""
+    (root / f"{name}.py").write_text(source)
+    info = root / f"{name}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[nanobot]\n{name} = {name}\n")
+
+
+def test_a_second_signal_exits_at_once(home: Path) -> None:
+    site = home / "site"
+    site.mkdir()
+    install_plugin(site, "slowplugin", SLOW_PLUGIN)
+    (home / "nanobot.toml").write_text('[agent]\nmodel = "slow/x"\n[channels.console]\n')
+    env = env_for(home, PYTHONPATH=str(site))
+    with subprocess.Popen(
+        [*NANOBOT, "run"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, cwd=home, env=env,
+    ) as process:  # fmt: skip
+        try:
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write("hi\n")
+            process.stdin.flush()
+            assert process.stdout.readline() == "slow: hi\n"
+            process.send_signal(signal.SIGTERM)
+            with pytest.raises(subprocess.TimeoutExpired):
+                process.wait(timeout=1)  # stuck closing the slow client
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            code = process.wait(timeout=10)
+            elapsed = time.monotonic() - started
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert code == 128 + signal.SIGTERM
+    assert elapsed < 2

@@ -233,3 +233,11 @@ async def test_a_config_error_stops_the_channel_for_good(storage: Path) -> None:
         assert (await bot.say("others still work")).text == "echo: others still work"
     assert bad.runs == 1
     assert bot.runtime.fatal == ["channel bad: channels.bad.token: the server rejected the token"]
+
+
+async def test_messages_after_stop_are_not_queued(storage: Path) -> None:
+    async with Harness.start({}, storage=storage) as bot:
+        assert (await bot.say("before")).text == "echo: before"
+        bot.runtime.stop()
+        assert await bot.submit("after") == Admission.CLOSED
+    assert [o.text for o in bot.channel.sent] == ["echo: before"]
