@@ -15,6 +15,7 @@ from contextlib import aclosing
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlsplit
 
 import trio
 from attrs import define, field
@@ -156,12 +157,12 @@ class OpenAISpeech:
                 reason = f"the speech service failed (HTTP {status})"
             else:
                 reason = f"the speech service refused the request (HTTP {status})"
-                detail = _server_message(error.body)
+                detail = _server_message(error.body, self.api_key)
                 reason += f": {detail}" if detail else ""
         elif isinstance(error, openai.APITimeoutError):
             reason = f"the speech service did not answer within {self.config.timeout:g} s"
         elif isinstance(error, openai.APIConnectionError):
-            reason = f"cannot reach the speech service at {self.config.base_url}"
+            reason = f"cannot reach the speech service at {_server(self.config.base_url)}"
         elif _is_transport_error(error):
             reason = "the speech service stopped sending audio"
         else:
@@ -169,13 +170,22 @@ class OpenAISpeech:
         return SpeechError(f"{reason}.")
 
 
-def _server_message(body: object) -> str:
-    """The server's own explanation of a refused request, as one short line."""
+def _server_message(body: object, api_key: Secret) -> str:
+    """The server's own explanation of a refused request, as one short line without the key."""
     message = body.get("message") if isinstance(body, dict) else None
     if not isinstance(message, str):
         return ""
     line = " ".join(message.split()).rstrip(" .")
+    if key := api_key.reveal():
+        line = line.replace(key, "<key>")
     return line if len(line) <= 200 else line[:199] + "…"
+
+
+def _server(base_url: str) -> str:
+    """``host[:port]`` of ``base_url``: no credentials, path or query in a message."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or "?"
+    return f"{host}:{parts.port}" if parts.port else host
 
 
 def _is_transport_error(error: Exception) -> bool:
