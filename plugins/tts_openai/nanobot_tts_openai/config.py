@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 from attrs import field, frozen
@@ -26,6 +27,12 @@ def _speed(instance: object, attribute: attrs.Attribute[Any], value: float) -> N
         raise FieldError(attribute.name, f"must be between 0.25 and 4.0, got {value}")
 
 
+def _http_url(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FieldError(attribute.name, f"must be an http:// or https:// URL, got {value!r}")
+
+
 @frozen
 class OpenAISpeechConfig:
     """Settings of the ``openai`` speech synthesizer.
@@ -42,7 +49,7 @@ class OpenAISpeechConfig:
         default=None,
         metadata={"example": '"Speak warmly."', "help": "tone of voice (gpt-4o-mini-tts only)"},
     )
-    base_url: str = "https://api.openai.com/v1"
+    base_url: str = field(default="https://api.openai.com/v1", validator=_http_url)
     api_key: Secret | None = field(
         default=None,
         metadata={"example": '{ env = "OPENAI_API_KEY" }', "help": "default: $OPENAI_API_KEY"},

@@ -82,6 +82,11 @@ def test_a_full_table(registry: Registry) -> None:
         ({"max_chars": 0}, "speech.openai.max_chars: must be greater than 0"),
         ({"timeout": -1}, "speech.openai.timeout: must be greater than 0"),
         ({"max_retries": -1}, "speech.openai.max_retries: must be 0 or more"),
+        (
+            {"base_url": "localhost:8000/v1"},
+            "speech.openai.base_url: must be an http:// or https:// URL, got 'localhost:8000/v1'",
+        ),
+        ({"base_url": "http:///v1"}, "speech.openai.base_url: must be an http:// or https:// URL"),
         ({"api_key": {"env": "NOT_SET"}}, "speech.openai.api_key: environment variable NOT_SET"),
     ],
 )
