@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import ParamSpec, TypeVar
 
-import trio_asyncio
+import trio_asyncio  # type: ignore[import-untyped]  # no py.typed
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import trio
-from telethon import errors, events, types
+from telethon import errors, events, types  # type: ignore[import-untyped]
 
 from nanobot_core import (
     Access,
@@ -259,17 +260,14 @@ class TelegramChannel:
         link = self.link
         chat = outbound.chat_id
         peer = self._peer(chat)
-        reply_to = int(outbound.reply_to) if (outbound.reply_to or "").isdigit() else None
+        reply_to = _message_id(outbound.reply_to)
         for text, entities in formatting.messages(outbound.text):
-            await self._deliver(
-                chat, lambda t=text, e=entities, r=reply_to: self._send_formatted(peer, t, e, r)
-            )
+            await self._deliver(chat, partial(self._send_formatted, peer, text, entities, reply_to))
             reply_to = None
         for audio in outbound.audio:
             data = await trio.Path(audio.path).read_bytes()
             await self._deliver(
-                chat,
-                lambda d=data, a=audio: link.send_voice(peer, d, a.duration, a.mime_type),
+                chat, partial(link.send_voice, peer, data, audio.duration, audio.mime_type)
             )
 
     async def _send_formatted(
@@ -356,5 +354,5 @@ class TelegramChannel:
                 del self._activities[chat]
 
 
-def factory(config: TelegramConfig, host: Host) -> TelegramChannel:
-    return TelegramChannel(config, host)
+def _message_id(text: str | None) -> int | None:
+    return int(text) if text is not None and text.isdigit() else None

@@ -13,8 +13,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
-from telethon import TelegramClient, errors, functions, types
-from telethon.sessions import StringSession
+from telethon import TelegramClient, errors, functions, types  # type: ignore[import-untyped]
+from telethon.sessions import StringSession  # type: ignore[import-untyped]
 
 from nanobot_core import ConfigError, NanobotError
 

@@ -12,15 +12,17 @@ piece carries the entity again, so formatting is never left broken.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeAlias
 
-from telethon import types
-from telethon.helpers import add_surrogate, del_surrogate, strip_text
+from telethon import types  # type: ignore[import-untyped]
+from telethon.helpers import add_surrogate, del_surrogate, strip_text  # type: ignore[import-untyped]
 
 MESSAGE_LIMIT = 4096
 MAX_ENTITIES = 100
 
-Entity = types.TypeMessageEntity
+Entity: TypeAlias = Any
+"""A ``types.TypeMessageEntity``; telethon ships no type hints."""
 
 _FENCE = re.compile(r"^```[ \t]*([\w+#.-]*)[ \t]*\n(.*?)(?:^```[ \t]*$|\Z)", re.M | re.S)
 _HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M)
@@ -163,7 +165,7 @@ def _count_from(entities: list[Entity], start: int, end: int) -> int:
 
 def _entity_budget_end(entities: list[Entity], start: int, max_entities: int) -> int:
     """The furthest cut that leaves at most ``max_entities`` entities in the piece."""
-    later = sorted(max(e.offset, start) for e in entities if e.offset + e.length > start)
+    later: list[int] = sorted(max(e.offset, start) for e in entities if e.offset + e.length > start)
     if len(later) <= max_entities:
         return 1 << 62
     return max(later[max_entities], start + 1)
@@ -175,7 +177,7 @@ def _splits_pair(text: str, p: int) -> bool:
 
 def _best_cut(text: str, inside: list[bool], start: int, end: int) -> int:
     candidates = range(end, start, -1)
-    tests = (
+    tests: tuple[Callable[[int], bool], ...] = (
         lambda p: not inside[p] and text[p - 1] == "\n",
         lambda p: not inside[p] and text[p - 1].isspace(),
         lambda p: not inside[p],

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import trio
 from attrs import frozen
-from telethon import types
+from telethon import types  # type: ignore[import-untyped]
 
 from nanobot_core import Attachment, AttachmentKind, MediaError
 

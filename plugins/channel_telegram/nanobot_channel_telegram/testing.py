@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 import trio.testing
-from telethon import TelegramClient, errors, functions, types
-from telethon.crypto import AuthKey
-from telethon.tl import TLRequest
+from telethon import TelegramClient, errors, functions, types  # type: ignore[import-untyped]
+from telethon.crypto import AuthKey  # type: ignore[import-untyped]
+from telethon.tl import TLRequest  # type: ignore[import-untyped]
 
 from nanobot_core import Admission, Inbound, Secret
 
