@@ -11,41 +11,41 @@ import attrs
 from attrs import field, frozen
 
 from nanobot_core import ConfigError, Secret
+from nanobot_core.config import FieldError
 
 ENV_KEY = "OPENAI_API_KEY"
 TABLE = "providers.openai"
 
 
-# attrs validators run in __init__, where cattrs cannot tell which key failed: each
-# message names its key itself ("providers.openai: timeout must be greater than 0, got 0").
+# FieldError tells the core which key failed: "providers.openai.timeout: must be ...".
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if value <= 0:
-        raise ValueError(f"{attribute.name} must be greater than 0, got {value}")
+        raise FieldError(attribute.name, f"must be greater than 0, got {value}")
 
 
 def _not_negative(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
     if value < 0:
-        raise ValueError(f"{attribute.name} must be 0 or more, got {value}")
+        raise FieldError(attribute.name, f"must be 0 or more, got {value}")
 
 
 def _http_url(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{attribute.name} must be an http:// or https:// URL, got {value!r}")
+        raise FieldError(attribute.name, f"must be an http:// or https:// URL, got {value!r}")
 
 
 def _temperature(instance: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
     if value is not None and not 0 <= value <= 2:
-        raise ValueError(f"{attribute.name} must be between 0 and 2, got {value}")
+        raise FieldError(attribute.name, f"must be between 0 and 2, got {value}")
 
 
 def _optional_positive(
     instance: object, attribute: attrs.Attribute[Any], value: int | None
 ) -> None:
     if value is not None and value < 1:
-        raise ValueError(f"{attribute.name} must be 1 or more, got {value}")
+        raise FieldError(attribute.name, f"must be 1 or more, got {value}")
 
 
 @frozen

@@ -77,13 +77,13 @@ def test_defaults() -> None:
     [
         (
             {"base_url": "localhost:11434"},
-            "providers.openai: base_url must be an http:// or https:// URL",
+            "providers.openai.base_url: must be an http:// or https:// URL, got 'localhost:11434'",
         ),
-        ({"timeout": 0}, "providers.openai: timeout must be greater than 0, got 0"),
-        ({"max_retries": -1}, "providers.openai: max_retries must be 0 or more, got -1"),
+        ({"timeout": 0}, "providers.openai.timeout: must be greater than 0, got 0"),
+        ({"max_retries": -1}, "providers.openai.max_retries: must be 0 or more, got -1"),
         ({"max_retries": "2"}, "providers.openai.max_retries: expected an integer, got a string"),
-        ({"temperature": 3}, "providers.openai: temperature must be between 0 and 2, got 3.0"),
-        ({"max_tokens": 0}, "providers.openai: max_tokens must be 1 or more, got 0"),
+        ({"temperature": 3}, "providers.openai.temperature: must be between 0 and 2, got 3.0"),
+        ({"max_tokens": 0}, "providers.openai.max_tokens: must be 1 or more, got 0"),
         ({"modle": "x"}, "providers.openai: unknown key 'modle'"),
         ({"api_key": {"env": "NOPE"}}, "providers.openai.api_key: environment variable NOPE"),
     ],
