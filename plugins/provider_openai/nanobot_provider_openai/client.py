@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import re
 import time
 from typing import TYPE_CHECKING, Any
@@ -76,7 +77,7 @@ def translate(
         return ProviderTimeout(f"{server} did not answer within {config.timeout:g} s{retried}")
     if isinstance(error, openai.APIConnectionError):
         return ProviderUnavailable(f"{server}: {_connection_problem(error)}{retried}")
-    if isinstance(error, ValueError):  # the SDK's json.loads on a body that is not JSON
+    if isinstance(error, json.JSONDecodeError):  # the SDK's json.loads of the body
         return malformed(config, "a response that is not JSON")
     if isinstance(error, openai.OpenAIError):
         return ProviderError(f"{server}: the {what} request failed ({type(error).__name__})")

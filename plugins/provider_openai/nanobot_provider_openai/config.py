@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,6 +49,24 @@ def _optional_positive(
         raise FieldError(attribute.name, f"must be 1 or more, got {value}")
 
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
+
+
+def _headers(instance: object, attribute: attrs.Attribute[Any], value: Mapping[str, str]) -> None:
+    # Caught here, by `nanobot check`, rather than as a failed connection on every turn.
+    # The value is never quoted: a header may carry a gateway's credentials.
+    for name, text in value.items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise FieldError(attribute.name, f"{name!r} is not a valid header name")
+        if not _HEADER_VALUE.fullmatch(text):
+            raise FieldError(attribute.name, f"the value of {name!r} must be printable ASCII")
+
+
+def _header_names(value: Mapping[str, str]) -> str:
+    return repr({name: "…" for name in value})
+
+
 @frozen
 class OpenAIConfig:
     """Settings of ``[providers.openai]``.
@@ -63,7 +82,7 @@ class OpenAIConfig:
     max_retries: int = field(default=2, validator=_not_negative)
     temperature: float | None = field(default=None, validator=_temperature)
     max_tokens: int | None = field(default=None, validator=_optional_positive)
-    extra_headers: Mapping[str, str] = field(factory=dict)
+    extra_headers: Mapping[str, str] = field(factory=dict, validator=_headers, repr=_header_names)
     transcription_model: str = "whisper-1"
     transcription_language: str | None = None
 

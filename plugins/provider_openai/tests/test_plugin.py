@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from typing import Any
 
 import pytest
 from nanobot_provider_openai import OpenAIChatModel, OpenAIConfig, OpenAITranscriber
+from nanobot_provider_openai.client import translate
 from nanobot_provider_openai.plugin import make_chat_model, make_transcriber
 
 from nanobot_core import ConfigError, Secret
@@ -65,6 +67,21 @@ def test_full_table_is_structured() -> None:
     assert "sk-secret-value" not in repr(config)
 
 
+def test_header_values_stay_out_of_repr() -> None:
+    config = OpenAIConfig(extra_headers={"Helicone-Auth": "Bearer sk-helicone-secret"})
+    assert "sk-helicone-secret" not in repr(config)
+    assert "Helicone-Auth" in repr(config)
+
+
+def test_only_json_errors_are_reported_as_not_json() -> None:
+    config = OpenAIConfig()
+    not_json = json.JSONDecodeError("Expecting value", "<html>", 0)
+    assert "not JSON" in str(translate(not_json, config, Secret("k"), "chat"))
+    # any other ValueError is a bug to propagate, not the server's fault
+    encoding = UnicodeEncodeError("ascii", "é", 0, 1, "ordinal not in range(128)")
+    assert translate(encoding, config, Secret("k"), "chat") is None
+
+
 def test_defaults() -> None:
     config = load({})
     assert config == OpenAIConfig()
@@ -84,6 +101,18 @@ def test_defaults() -> None:
         ({"max_retries": "2"}, "providers.openai.max_retries: expected an integer, got a string"),
         ({"temperature": 3}, "providers.openai.temperature: must be between 0 and 2, got 3.0"),
         ({"max_tokens": 0}, "providers.openai.max_tokens: must be 1 or more, got 0"),
+        (
+            {"extra_headers": {"X Title": "nanobot"}},
+            "providers.openai.extra_headers: 'X Title' is not a valid header name",
+        ),
+        (
+            {"extra_headers": {"X-Title": "two\nlines"}},
+            "providers.openai.extra_headers: the value of 'X-Title' must be printable ASCII",
+        ),
+        (
+            {"extra_headers": {"X-Title": "café"}},
+            "providers.openai.extra_headers: the value of 'X-Title' must be printable ASCII",
+        ),
         ({"modle": "x"}, "providers.openai: unknown key 'modle'"),
         ({"api_key": {"env": "NOPE"}}, "providers.openai.api_key: environment variable NOPE"),
     ],
