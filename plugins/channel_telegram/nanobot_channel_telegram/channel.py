@@ -33,11 +33,10 @@ from .bridge import open_bridge
 from .client import ClientFactory, TelegramLink, make_client, open_link
 from .config import TelegramConfig
 from .inbound import Unsupported, attachment, classify, declared_size
-from .session import SessionStore
+from .session import SessionStore, session_path
 
 log = logging.getLogger("nanobot.telegram")
 
-SESSION_FILE = "telegram.session"
 INBOX_SIZE = 32
 IDLE_CHAT_SECONDS = 300.0
 MAX_SEND_ATTEMPTS = 4
@@ -70,7 +69,7 @@ class TelegramChannel:
         self.host = host
         self.access = config.access_policy()
         self._make = make
-        self._store = SessionStore(host.storage_path / SESSION_FILE)
+        self._store = SessionStore(session_path(host.storage_path, config.bot_token.reveal()))
         self._link: TelegramLink | None = None
         self._nursery: trio.Nursery | None = None
         self._inboxes: dict[str, trio.MemorySendChannel[types.Message]] = {}

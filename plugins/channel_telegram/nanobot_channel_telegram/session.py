@@ -12,6 +12,13 @@ from pathlib import Path
 import trio
 
 
+def session_path(storage: Path, bot_token: str) -> Path:
+    """One file per bot, named by the bot id the token starts with: a saved session
+    stays logged in as its bot, so a new token must not pick up the old bot's session."""
+    bot_id = bot_token.partition(":")[0]
+    return storage / f"telegram-{bot_id if bot_id.isdigit() else 'bot'}.session"
+
+
 class SessionStore:
     """One file holding the session string; written atomically, readable by the owner only."""
 

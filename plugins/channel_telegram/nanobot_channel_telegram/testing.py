@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import itertools
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -66,17 +67,20 @@ class FakeTelegram:
     files: dict[int, bytes] = attrs.field(factory=dict)
     _failures: list[_Failure] = attrs.field(factory=list)
     _ids: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1000))
-    authorized: bool = False
+    _logins: dict[int, types.User] = attrs.field(factory=dict)
+    """The bot each auth key logged in as, by key id: as on Telegram, a saved session
+    stays logged in as its bot whatever token is configured later."""
 
     @property
     def me(self) -> types.User:
+        """The bot that ``bot_token`` belongs to (its id is the token's first part)."""
         return types.User(
-            id=BOT_ID, access_hash=99, bot=True, is_self=True, first_name="Nano",
-            username=self.username,
+            id=int(self.bot_token.partition(":")[0]), access_hash=99, bot=True, is_self=True,
+            first_name="Nano", username=self.username,
         )  # fmt: skip
 
     def install(self, client: TelegramClient) -> TelegramClient:
-        client._sender = _FakeSender(self)
+        client._sender = _FakeSender(self, client.session.auth_key)
         return client
 
     def fail(
@@ -90,7 +94,7 @@ class FakeTelegram:
 
     # --- answering ------------------------------------------------------------------
 
-    def answer(self, request: TLRequest) -> Any:
+    def answer(self, request: TLRequest, key_id: int) -> Any:
         self.requests.append(request)
         self.answered_at.append(trio.current_time())
         for failure in self._failures:
@@ -99,9 +103,9 @@ class FakeTelegram:
                 raise errors.rpc_message_to_error(
                     types.RpcError(failure.code, failure.error), request
                 )
-        return self._result(request)
+        return self._result(request, key_id)
 
-    def _result(self, request: TLRequest) -> Any:
+    def _result(self, request: TLRequest, key_id: int) -> Any:
         f = functions
         if isinstance(request, f.InvokeWithLayerRequest):
             return None
@@ -112,17 +116,17 @@ class FakeTelegram:
                 raise errors.rpc_message_to_error(
                     types.RpcError(400, "ACCESS_TOKEN_INVALID"), request
                 )
-            self.authorized = True
+            self._logins[key_id] = self.me
             return types.auth.Authorization(user=self.me)
         needs_login = (f.updates.GetStateRequest, f.users.GetUsersRequest)
-        if isinstance(request, needs_login) and not self.authorized:
+        if isinstance(request, needs_login) and key_id not in self._logins:
             raise errors.rpc_message_to_error(types.RpcError(401, "AUTH_KEY_UNREGISTERED"), request)
         if isinstance(request, f.updates.GetStateRequest):
             return types.updates.State(pts=1, qts=0, date=_EPOCH, seq=1, unread_count=0)
         if isinstance(request, f.updates.GetDifferenceRequest):
             return types.updates.DifferenceEmpty(date=_EPOCH, seq=1)
         if isinstance(request, f.users.GetUsersRequest):
-            return [self.me]
+            return [self._logins[key_id]]
         if isinstance(request, f.messages.SetTypingRequest):
             return True
         if isinstance(request, f.upload.SaveFilePartRequest | f.upload.SaveBigFilePartRequest):
@@ -182,11 +186,11 @@ def _peer(input_peer: Any) -> types.TypePeer:
 class _FakeSender:
     """What ``TelegramClient`` expects of ``MTProtoSender``, answered by ``FakeTelegram``."""
 
-    def __init__(self, server: FakeTelegram) -> None:
+    def __init__(self, server: FakeTelegram, auth_key: AuthKey | None) -> None:
         self._server = server
         self._connected = False
         self._disconnected: asyncio.Future[None] | None = None
-        self.auth_key = AuthKey(None)
+        self.auth_key = auth_key or AuthKey(None)
 
     async def connect(self, connection: Any) -> bool:
         if self._connected:
@@ -194,7 +198,7 @@ class _FakeSender:
         self._connected = True
         self._disconnected = asyncio.get_running_loop().create_future()
         if not self.auth_key:
-            self.auth_key = AuthKey(bytes(range(256)))
+            self.auth_key = AuthKey(os.urandom(256))
         return True
 
     def is_connected(self) -> bool:
@@ -225,7 +229,7 @@ class _FakeSender:
             raise ConnectionError("Cannot send requests while disconnected")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         try:
-            future.set_result(self._server.answer(request))
+            future.set_result(self._server.answer(request, self.auth_key.key_id))
         except errors.RPCError as error:
             future.set_exception(error)
         return future
