@@ -8,18 +8,19 @@ import attrs
 from attrs import field, frozen
 
 from nanobot_core import AccessPolicy, Secret
+from nanobot_core.config import FieldError  # names the failing key in the error line
 
 MiB = 1024 * 1024
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if value <= 0:
-        raise ValueError(f"must be greater than 0, got {value}")
+        raise FieldError(attribute.name, f"must be greater than 0, got {value}")
 
 
 def _not_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if value < 0:
-        raise ValueError(f"must be 0 or more, got {value}")
+        raise FieldError(attribute.name, f"must be 0 or more, got {value}")
 
 
 @frozen

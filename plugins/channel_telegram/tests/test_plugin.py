@@ -48,8 +48,26 @@ def test_config_structures_from_toml_values_with_secrets_from_the_environment() 
 def test_config_errors_name_their_key() -> None:
     raw = {"api_id": "12345", "api_hash": "x", "bot_token": "y", "allow_from": ["me"], "colour": 1}
     _, errors = structure(make_converter({}), raw, TelegramConfig, "channels.telegram")
-    text = "\n".join(errors)
-    assert "channels.telegram" in text and "colour" in text
+    assert errors == [
+        "channels.telegram.api_id: expected an integer, got a string",
+        "channels.telegram.allow_from[0]: expected an integer, got a string",
+        "channels.telegram: unknown key 'colour'",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "error"),
+    [
+        ("api_id", 0, "channels.telegram.api_id: must be greater than 0, got 0"),
+        ("max_download_bytes", -1, "channels.telegram.max_download_bytes: must be greater than 0"),
+        ("flood_wait_max", -5, "channels.telegram.flood_wait_max: must be 0 or more, got -5"),
+    ],
+)
+def test_out_of_range_values_name_their_key(key: str, value: int, error: str) -> None:
+    raw = {"api_id": 12345, "api_hash": "x", "bot_token": "1:y", key: value}
+    _, errors = structure(make_converter({}), raw, TelegramConfig, "channels.telegram")
+    (line,) = errors
+    assert line.startswith(error)
 
 
 @pytest.mark.parametrize(
