@@ -4,66 +4,35 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from attrs import define, field
+from attrs import define
 
 from nanobot_core import (
     ChatMessage,
     ChatReply,
     ChatRequest,
     ImagePart,
-    Secret,
     TextPart,
     ToolCall,
     ToolSpec,
 )
 
-from .client import malformed, open_client, translate
-from .config import OpenAIConfig
-
-if TYPE_CHECKING:
-    from openai import AsyncOpenAI
+from .client import ClientOwner, malformed
 
 
 @define
-class OpenAIChatModel:
+class OpenAIChatModel(ClientOwner):
     """A chat model on one SDK client, opened by ``async with`` and reused for every call.
 
     ``temperature`` and ``max_tokens`` come from the config and are sent only
     when set; ``request.model`` is the model id.
     """
 
-    config: OpenAIConfig
-    key: Secret = field(repr=False)
-    _client: AsyncOpenAI | None = field(default=None, init=False, repr=False)
-
-    async def __aenter__(self) -> OpenAIChatModel:
-        self._client = open_client(self.config, self.key)
-        await self._client.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.close()
-
     async def complete(self, request: ChatRequest) -> ChatReply:
-        if self._client is None:
-            raise RuntimeError("OpenAIChatModel is used outside `async with`")
-        try:
-            completion = await self._client.chat.completions.create(**self.parameters(request))
-        except Exception as error:
-            problem = translate(error, self.config, self.key, "chat")
-            if problem is None:
-                raise
-            raise problem from None
+        client = self.client
+        with self.translating("chat"):
+            completion = await client.chat.completions.create(**self.parameters(request))
         return self._reply(completion)
 
     def parameters(self, request: ChatRequest) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Opening the SDK client, and turning its exceptions into errors a user can act on."""
+"""The SDK client a model or transcriber owns, and its exceptions as errors a user can act on."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ import email.utils
 import json
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from attrs import define, field
 
 from nanobot_core import (
     ProviderAuthError,
@@ -22,6 +27,47 @@ from .config import TABLE, OpenAIConfig
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
+
+
+@define
+class ClientOwner:
+    """One SDK client, opened by ``async with`` and reused for every call (pooled connections)."""
+
+    config: OpenAIConfig
+    key: Secret = field(repr=False)
+    _client: AsyncOpenAI | None = field(default=None, init=False, repr=False)
+
+    async def __aenter__(self) -> Self:
+        self._client = open_client(self.config, self.key)
+        await self._client.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+
+    @property
+    def client(self) -> AsyncOpenAI:
+        if self._client is None:
+            raise RuntimeError(f"{type(self).__name__} is used outside `async with`")
+        return self._client
+
+    @contextmanager
+    def translating(self, what: str) -> Iterator[None]:
+        """SDK failures inside the block leave it as one-line ``ProviderError``s."""
+        try:
+            yield
+        except Exception as error:
+            problem = translate(error, self.config, self.key, what)
+            if problem is None:
+                raise
+            raise problem from None
 
 
 def open_client(config: OpenAIConfig, key: Secret) -> AsyncOpenAI:

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import trio
-from attrs import define, field
+from attrs import define
 
-from nanobot_core import MediaError, Secret
+from nanobot_core import MediaError
 
-from .client import malformed, open_client, translate
-from .config import OpenAIConfig
-
-if TYPE_CHECKING:
-    from openai import AsyncOpenAI
+from .client import ClientOwner, malformed
 
 MAX_BYTES = 25 * 1024 * 1024
 """The upload limit of OpenAI's transcription endpoint (Groq's is the same on its free tier)."""
@@ -25,39 +20,19 @@ _RENAME = {".oga": ".ogg", ".opus": ".ogg", ".mp4a": ".m4a"}
 
 
 @define
-class OpenAITranscriber:
+class OpenAITranscriber(ClientOwner):
     """Speech to text on one SDK client, opened by ``async with``.
 
     The file is checked against the 25 MB limit, then handed to the SDK as an
     open file, which the upload reads in 64 KiB pieces: never whole in memory.
     """
 
-    config: OpenAIConfig
-    key: Secret = field(repr=False)
-    _client: AsyncOpenAI | None = field(default=None, init=False, repr=False)
-
-    async def __aenter__(self) -> OpenAITranscriber:
-        self._client = open_client(self.config, self.key)
-        await self._client.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.close()
-
     async def transcribe(self, audio: Path, *, language: str | None = None) -> str:
         """The text spoken in ``audio``; ``language`` (ISO 639-1, e.g. "de") is a hint.
 
         The call's ``language`` wins over ``transcription_language`` from the config.
         """
-        if self._client is None:
-            raise RuntimeError("OpenAITranscriber is used outside `async with`")
+        client = self.client
         await _check_size(audio)
         options: dict[str, Any] = {}
         hint = _language(language or self.config.transcription_language)
@@ -65,16 +40,12 @@ class OpenAITranscriber:
             options["language"] = hint
         file = await _open(audio)
         try:
-            result = await self._client.audio.transcriptions.create(
-                model=self.config.transcription_model,
-                file=(_upload_name(audio), file),
-                **options,
-            )
-        except Exception as error:
-            problem = translate(error, self.config, self.key, "transcription")
-            if problem is None:
-                raise
-            raise problem from None
+            with self.translating("transcription"):
+                result = await client.audio.transcriptions.create(
+                    model=self.config.transcription_model,
+                    file=(_upload_name(audio), file),
+                    **options,
+                )
         finally:
             file.close()
         text = getattr(result, "text", None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -152,8 +153,11 @@ def test_configured_key_wins_over_environment(monkeypatch: pytest.MonkeyPatch) -
 
 async def test_use_outside_async_with_is_a_clear_bug() -> None:
     model = make_chat_model(OpenAIConfig(api_key=Secret("k")), None)
-    with pytest.raises(RuntimeError, match="outside `async with`"):
+    with pytest.raises(RuntimeError, match=r"^OpenAIChatModel is used outside `async with`$"):
         await model.complete(None)  # type: ignore[arg-type]
+    transcriber = make_transcriber(OpenAIConfig(api_key=Secret("k")), None)
+    with pytest.raises(RuntimeError, match=r"^OpenAITranscriber is used outside `async with`$"):
+        await transcriber.transcribe(Path("voice.ogg"))
 
 
 def test_plugin_import_does_not_import_the_sdk() -> None:
