@@ -63,10 +63,13 @@ def _load_directly(config_path: Path | None) -> Any:
 
 
 async def _who_am_i(config: Any) -> tuple[str, int]:
+    from . import client
     from .bridge import open_bridge
-    from .client import open_link
     from .session import MemoryStore
 
     # A fresh session: two connections sharing the running bot's auth key would clash.
-    async with open_bridge() as bridge, open_link(config, MemoryStore(), bridge) as link:
+    async with (
+        open_bridge() as bridge,
+        client.open_link(config, MemoryStore(), bridge, client.make_client) as link,
+    ):
         return link.username, link.me.id

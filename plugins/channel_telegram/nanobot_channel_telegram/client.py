@@ -145,13 +145,22 @@ async def _log_in(client: TelegramClient, config: TelegramConfig, bridge: Bridge
         if not await bridge.call(client.is_user_authorized):
             await bridge.call(client.sign_in, bot_token=config.bot_token.reveal())
         me = await bridge.call(client.get_me)
-    except errors.AccessTokenInvalidError:
+    except (errors.AccessTokenInvalidError, errors.AccessTokenExpiredError):
         raise ConfigError(
-            "channels.telegram.bot_token: Telegram rejected the bot token (ask @BotFather)"
+            "channels.telegram.bot_token: Telegram rejected the bot token "
+            "(mistyped or revoked; ask @BotFather)"
         ) from None
-    except (errors.ApiIdInvalidError, errors.ApiIdPublishedFloodError):
+    except (
+        errors.ApiIdInvalidError,
+        errors.ConnectionApiIdInvalidError,
+        errors.ApiIdPublishedFloodError,
+    ):
         raise ConfigError(
             "channels.telegram.api_id: Telegram rejected api_id/api_hash (see my.telegram.org)"
+        ) from None
+    except errors.FloodWaitError as error:
+        raise NanobotError(
+            f"Telegram asks to wait {error.seconds} s before the bot logs in again"
         ) from None
     except (ConnectionError, OSError) as error:
         raise NanobotError(f"cannot reach Telegram: {error}") from None

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import pytest
 import trio
 from click.testing import CliRunner
-from nanobot_channel_telegram import plugin
+from nanobot_channel_telegram import client, plugin
 from nanobot_channel_telegram.channel import TelegramChannel
 from nanobot_channel_telegram.client import make_client
 from nanobot_channel_telegram.config import TelegramConfig
-from nanobot_channel_telegram.testing import FakeHost, FakeTelegram, make_config
+from nanobot_channel_telegram.testing import (
+    API_HASH,
+    API_ID,
+    BOT_ID,
+    BOT_TOKEN,
+    FakeHost,
+    FakeTelegram,
+    make_config,
+)
+from telethon import functions
 
-from nanobot_core import ConfigError, Secret
+from nanobot_core import ConfigError, NanobotError, Secret
 from nanobot_core.config import make_converter, structure
 
 
@@ -87,6 +98,61 @@ async def test_bad_credentials_are_one_clear_line(
     with pytest.raises(ConfigError, match=message) as caught:
         await channel.run()
     assert "wrong" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "raised", "message"),
+    [
+        ("ACCESS_TOKEN_EXPIRED", 400, ConfigError, "channels.telegram.bot_token: .* revoked"),
+        ("CONNECTION_API_ID_INVALID", 400, ConfigError, "channels.telegram.api_id"),
+        ("FLOOD_WAIT_120", 420, NanobotError, "wait 120 s before the bot logs in again"),
+    ],
+)
+async def test_login_refusals_are_one_clear_line(
+    host: FakeHost, error: str, code: int, raised: type[Exception], message: str
+) -> None:
+    fake = FakeTelegram()
+    login = functions.auth.ImportBotAuthorizationRequest
+    fake.fail(lambda r: isinstance(r, login), error, code=code)
+    channel = TelegramChannel(
+        make_config(), host, make=lambda s, c: fake.install(make_client(s, c))
+    )
+    with pytest.raises(raised, match=message) as caught:
+        await channel.run()
+    assert type(caught.value) is raised
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def _config_file(tmp_path: Path, token: str) -> Path:
+    path = tmp_path / "nanobot.toml"
+    path.write_text(
+        f"[storage]\npath = {str(tmp_path / 'data')!r}\n\n[channels.telegram]\n"
+        f"api_id = {API_ID}\napi_hash = {API_HASH!r}\nbot_token = {token!r}\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("token", "exit_code", "output"),
+    [
+        (BOT_TOKEN, 0, f"@nanotest_bot (id {BOT_ID})\n"),
+        ("7000000001:SECRETPART", 1, "error: channels.telegram.bot_token: Telegram rejected"),
+    ],
+)
+def test_check_logs_in_and_names_the_bot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, token: str, exit_code: int, output: str
+) -> None:
+    fake = FakeTelegram()
+    monkeypatch.setattr(client, "make_client", lambda s, c: fake.install(make_client(s, c)))
+    cli = click.Group("nanobot")
+    plugin.register_commands(cli)
+    result = CliRunner().invoke(
+        cli, ["telegram", "check", "-c", str(_config_file(tmp_path, token))]
+    )
+    assert (result.exit_code, result.output[: len(output)]) == (exit_code, output)
+    assert "SECRETPART" not in result.output
+    assert len(fake.sent(functions.auth.ImportBotAuthorizationRequest)) == 1
+    assert not (tmp_path / "data").exists() or not list((tmp_path / "data").glob("*.session"))
 
 
 def test_check_without_a_telegram_table_says_so(tmp_path) -> None:  # type: ignore[no-untyped-def]
