@@ -14,7 +14,7 @@ import sys
 from contextlib import aclosing
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, BinaryIO, Self
 from urllib.parse import urlsplit
 
 import trio
@@ -29,6 +29,7 @@ from .segmentation import API_LIMIT, split_text
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
+    from trio._file_io import AsyncIOWrapper
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +124,18 @@ class OpenAISpeech:
             # The file is opened only once the server has accepted the request.
             async with (
                 request as response,
-                await trio.open_file(path, "wb") as file,
+                await _create(path) as file,
                 # typed as an iterator, it is an async generator: close it in this task
                 aclosing(response.iter_bytes(CHUNK_BYTES)) as chunks,  # type: ignore[type-var]
             ):
                 async for chunk in chunks:
-                    await file.write(chunk)
+                    try:
+                        await file.write(chunk)
+                    except OSError as error:  # the disk is full
+                        raise _disk_error(error) from error
+        except SpeechError as error:
+            log.warning("speech synthesis failed: %s", error)
+            raise
         except Exception as error:
             speech_error = self._speech_error(error)
             if speech_error is None:
@@ -168,6 +175,17 @@ class OpenAISpeech:
         else:
             return None
         return SpeechError(f"{reason}.")
+
+
+async def _create(path: trio.Path) -> AsyncIOWrapper[BinaryIO]:
+    try:
+        return await trio.open_file(path, "wb")
+    except OSError as error:  # the workdir is missing or read-only
+        raise _disk_error(error) from error
+
+
+def _disk_error(error: OSError) -> SpeechError:
+    return SpeechError(f"cannot write the voice note: {error.strerror or error}.")
 
 
 def _server_message(body: object, api_key: Secret) -> str:

@@ -225,6 +225,16 @@ async def test_audio_that_is_not_ogg_opus(
     assert files_in(tmp_path) == []
 
 
+async def test_a_workdir_that_cannot_be_written_is_a_speech_error(
+    speech: OpenAISpeech, server: OpenAIServer, tone: bytes, tmp_path: Path
+) -> None:
+    server.speech.push(Response.audio(tone))
+    with pytest.raises(SpeechError) as caught:
+        await speech.synthesize("Hello.", tmp_path / "gone")
+    assert str(caught.value) == "cannot write the voice note: No such file or directory."
+    assert isinstance(caught.value.__cause__, FileNotFoundError)
+
+
 async def test_an_unreachable_server(tmp_path: Path) -> None:
     with trio.socket.socket() as sock:  # a port nobody listens on
         await sock.bind(("127.0.0.1", 0))
