@@ -296,7 +296,8 @@ class TelegramChannel:
                     )  # fmt: skip
                     return
                 log.info("telegram: flood wait of %d s for chat %s", error.seconds, chat)
-                self._next_send[chat] = trio.current_time() + error.seconds
+                after_wait = trio.current_time() + error.seconds
+                self._next_send[chat] = max(self._next_send.get(chat, 0.0), after_wait)
             except (errors.UserIsBlockedError, errors.ChatWriteForbiddenError) as error:
                 log.warning("telegram: cannot write to chat %s: %s", chat, type(error).__name__)
                 return
@@ -304,14 +305,13 @@ class TelegramChannel:
                     chat, MAX_SEND_ATTEMPTS)  # fmt: skip
 
     async def _pace(self, chat: str) -> None:
+        """Take the chat's next free send time before waiting, so concurrent sends queue up."""
         now = trio.current_time()
-        wait = self._next_send.get(chat, now) - now
-        if wait > 0:
-            await trio.sleep(wait)
         if len(self._next_send) >= MAX_REMEMBERED:
-            now = trio.current_time()
             self._next_send = {c: t for c, t in self._next_send.items() if t > now}
-        self._next_send[chat] = trio.current_time() + self.config.send_interval
+        slot = max(now, self._next_send.get(chat, now))
+        self._next_send[chat] = slot + self.config.send_interval
+        await trio.sleep_until(slot)
 
     def _remember_peer(self, chat: str, peer: types.TypeInputPeer | None) -> None:
         if peer is None:

@@ -139,3 +139,16 @@ async def test_sends_to_one_chat_are_paced(
     times = [t for r, t in zip(bot.fake.requests, bot.fake.answered_at, strict=True)
              if isinstance(r, SendMessage)]  # fmt: skip
     assert [b - a >= 1.0 for a, b in itertools.pairwise(times)] == [True, True]
+
+
+async def test_concurrent_sends_to_one_chat_are_paced_too(
+    host: FakeHost, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with running(host, make_config(send_interval=1.0)) as bot:
+        await _seen(bot, ALICE)
+        async with trio.open_nursery() as nursery:
+            for n in range(3):
+                nursery.start_soon(bot.channel.send, Outbound("telegram", str(ALICE), f"m{n}"))
+    times = sorted(t for r, t in zip(bot.fake.requests, bot.fake.answered_at, strict=True)
+                   if isinstance(r, SendMessage))  # fmt: skip
+    assert [b - a >= 1.0 for a, b in itertools.pairwise(times)] == [True, True]
