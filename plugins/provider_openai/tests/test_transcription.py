@@ -11,7 +11,7 @@ import pytest
 from nanobot_provider_openai import OpenAITranscriber
 from nanobot_provider_openai.transcription import MAX_BYTES
 
-from nanobot_core import MediaError, ProviderAuthError
+from nanobot_core import MediaError, ProviderAuthError, ProviderError
 from nanobot_core.testing.openai_server import OpenAIServer, Response
 
 from .conftest import make_config
@@ -102,9 +102,13 @@ async def test_provider_errors_are_translated(
     with pytest.raises(ProviderAuthError, match="rejected the API key"):
         await transcriber.transcribe(voice)
     server.transcriptions.push(Response.json({"no": "text"}))
-    with pytest.raises(Exception, match="sent a transcription without text") as caught:
+    with pytest.raises(ProviderError) as caught:
         await transcriber.transcribe(voice)
-    assert "\n" not in str(caught.value)
+    assert type(caught.value) is ProviderError
+    assert str(caught.value) == (
+        f"127.0.0.1:{server.port} sent a transcription without text:"
+        " is providers.openai.base_url an OpenAI-compatible API?"
+    )
     # the client still works and reused its connection
     assert await transcriber.transcribe(voice) == "transcribed text"
     assert server.connection_count == 1
