@@ -204,12 +204,14 @@ class TelegramChannel:
             await self._refuse(first, user_id)
 
     async def _answer_command(self, message: types.Message, text: str) -> bool:
+        """Answer ``/start`` and ``/help``; skip any ``/command@other_bot`` (groups)."""
         word = text.split(maxsplit=1)[0] if text.startswith("/") else ""
         command, _, bot = word.partition("@")
+        if bot and bot.lower() != self.link.username.lower():
+            log.info("telegram: skipped %s, addressed to another bot", command)
+            return True
         if command.lower() not in ("/start", "/help"):
             return False
-        if bot and bot.lower() != self.link.username.lower():
-            return True  # addressed to another bot in a group
         await self._reply(message, HELP.format(name=self.link.me.first_name or self.link.username))
         return True
 

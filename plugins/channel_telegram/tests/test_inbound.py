@@ -155,6 +155,15 @@ async def test_group_messages_are_skipped_unless_groups_are_on(host: FakeHost) -
     assert bot.texts() == []  # no refusals broadcast into a group
 
 
+async def test_group_commands_for_another_bot_are_skipped(host: FakeHost) -> None:
+    in_group = types.PeerChat(chat_id=555)
+    async with running(host, make_config(groups=True)) as bot:
+        for text in ("/reset@other_bot", "/help@other_bot", "/reset@NanoTest_bot", "/voice on"):
+            await bot.receive(tg.message(ALICE, text, chat=in_group))
+    assert [i.text for i in host.inbounds] == ["/reset@NanoTest_bot", "/voice on"]
+    assert bot.texts() == []
+
+
 async def test_channel_posts_are_skipped(host: FakeHost) -> None:
     async with running(host, make_config(groups=True)) as bot:
         await bot.receive(tg.message(ALICE, "news", chat=types.PeerChannel(channel_id=888)))
