@@ -7,7 +7,7 @@ from pathlib import Path
 
 import trio
 from attrs import frozen
-from telethon import types  # type: ignore[import-untyped]
+from telethon import errors, types  # type: ignore[import-untyped]
 
 from nanobot_core import Attachment, AttachmentKind, MediaError
 
@@ -74,10 +74,15 @@ def attachment(
     name = _safe_name(file.name or f"{kind.value}-{message.id}{file.ext or ''}")
 
     async def fetch(workdir: Path) -> Path:
-        target = workdir / name
-        async with await trio.open_file(target, "wb") as f:
-            sink = _TrioSink(f, link, max_bytes)
-            result = await link.download(message, sink)
+        target = workdir / f"{message.id}-{name}"  # an album's files may share a name
+        try:
+            async with await trio.open_file(target, "wb") as f:
+                result = await link.download(message, _TrioSink(f, link, max_bytes))
+        except errors.RPCError as error:
+            refusal = type(error).__name__
+            raise MediaError(f"Telegram would not send that file ({refusal}).") from None
+        except ConnectionError:
+            raise MediaError("The connection to Telegram broke while downloading.") from None
         if result is None:
             raise MediaError("That file is no longer available on Telegram.")
         return target

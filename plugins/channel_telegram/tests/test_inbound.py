@@ -12,7 +12,7 @@ from nanobot_channel_telegram.channel import HELP, REFUSAL
 from nanobot_channel_telegram.testing import ADMIN, ALICE, BOB, FakeHost, make_config, running
 from telethon import functions, types
 
-from nanobot_core import Admission, AttachmentKind
+from nanobot_core import Admission, AttachmentKind, MediaError
 
 KINDS = [
     (tg.photo(1, 50_000), AttachmentKind.IMAGE, "image/jpeg", None),
@@ -55,6 +55,48 @@ async def test_fetch_downloads_into_the_given_workdir(host: FakeHost, tmp_path: 
     assert path.read_bytes() == content
     (request, *_) = bot.fake.sent(functions.upload.GetFileRequest)
     assert request.location.id == 4
+
+
+async def test_an_albums_files_with_one_name_are_fetched_side_by_side(
+    host: FakeHost, tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with running(host) as bot:
+        bot.fake.files.update({21: b"first report", 22: b"second report"})
+        await bot.receive(
+            tg.message(ALICE, "two reports", media=tg.pdf(21, 12), grouped_id=5),
+            tg.message(ALICE, media=tg.pdf(22, 13), grouped_id=5),
+            settle=False,
+        )
+        await trio.sleep(2)
+        (inbound,) = host.inbounds
+        paths = [await a.fetch(tmp_path) for a in inbound.attachments]
+    assert [a.filename for a in inbound.attachments] == ["report.pdf", "report.pdf"]
+    assert [p.read_bytes() for p in paths] == [b"first report", b"second report"]
+
+
+async def test_a_file_larger_than_declared_stops_downloading(
+    host: FakeHost, tmp_path: Path
+) -> None:
+    async with running(host, make_config(max_download_bytes=2_000)) as bot:
+        bot.fake.files[4] = bytes(5_000)
+        await bot.receive(tg.message(ALICE, media=tg.video(4, 1_000)))
+        (attachment,) = host.inbounds[0].attachments
+        with pytest.raises(MediaError, match="larger than it said"):
+            await attachment.fetch(tmp_path)
+
+
+async def test_a_download_refused_by_telegram_is_a_media_error(
+    host: FakeHost, tmp_path: Path
+) -> None:
+    async with running(host) as bot:
+        bot.fake.files[4] = bytes(1_000)
+        bot.fake.fail(lambda r: isinstance(r, functions.upload.GetFileRequest),
+                      "FILE_ID_INVALID")  # fmt: skip
+        await bot.receive(tg.message(ALICE, media=tg.video(4, 1_000)))
+        (attachment,) = host.inbounds[0].attachments
+        refused = r"^Telegram would not send that file \(FileIdInvalidError\)"
+        with pytest.raises(MediaError, match=refused):
+            await attachment.fetch(tmp_path)
 
 
 async def test_oversize_media_is_refused_from_its_declared_size(host: FakeHost) -> None:
