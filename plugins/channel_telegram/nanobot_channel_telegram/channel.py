@@ -277,7 +277,7 @@ class TelegramChannel:
         try:
             await self.link.send_text(peer, text, entities, reply_to)
         except errors.BadRequestError as error:
-            if not entities or isinstance(error, errors.FloodWaitError):
+            if not entities:  # a flood wait is not a BadRequestError: _deliver handles it
                 raise
             log.info("telegram: formatting rejected (%s); sending plain text", type(error).__name__)
             await self.link.send_text(peer, text, [], reply_to)

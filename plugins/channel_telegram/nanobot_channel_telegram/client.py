@@ -29,8 +29,6 @@ ClientFactory = Callable[[StringSession, TelegramConfig], TelegramClient]
 ACTIONS = {
     "typing": types.SendMessageTypingAction(),
     "record-audio": types.SendMessageRecordAudioAction(),
-    "upload-document": types.SendMessageUploadDocumentAction(progress=0),
-    "cancel": types.SendMessageCancelAction(),
 }
 
 

@@ -15,30 +15,35 @@ from telethon import functions, types
 from nanobot_core import Admission, AttachmentKind, MediaError
 
 KINDS = [
-    (tg.photo(1, 50_000), AttachmentKind.IMAGE, "image/jpeg", None),
-    (tg.voice(2, 9_000, duration=3), AttachmentKind.VOICE, "audio/ogg", 3.0),
-    (tg.audio(3, 90_000, duration=180), AttachmentKind.AUDIO, "audio/mpeg", 180.0),
-    (tg.video(4, 900_000, duration=12.0), AttachmentKind.VIDEO, "video/mp4", 12.0),
-    (tg.video_note(5, 400_000, duration=8.0), AttachmentKind.VIDEO_NOTE, "video/mp4", 8.0),
-    (tg.animation(6, 80_000), AttachmentKind.ANIMATION, "video/mp4", 2.0),
-    (tg.pdf(7, 30_000), AttachmentKind.DOCUMENT, "application/pdf", None),
-    (tg.document(8, 30_000, "image/png"), AttachmentKind.IMAGE, "image/png", None),
-]
+    (tg.photo(1, 50_000), AttachmentKind.IMAGE, "image/jpeg", None, "image-50.jpg"),
+    (tg.voice(2, 9_000, duration=3), AttachmentKind.VOICE, "audio/ogg", 3.0, "voice-50.oga"),
+    (tg.audio(3, 90_000, duration=180), AttachmentKind.AUDIO, "audio/mpeg", 180.0, "song.mp3"),
+    (tg.video(4, 900_000, duration=12.0), AttachmentKind.VIDEO, "video/mp4", 12.0, "clip.mp4"),
+    (tg.video_note(5, 400_000, duration=8.0), AttachmentKind.VIDEO_NOTE, "video/mp4", 8.0,
+     "video_note-50.mp4"),
+    (tg.animation(6, 80_000), AttachmentKind.ANIMATION, "video/mp4", 2.0, "funny.gif.mp4"),
+    (tg.pdf(7, 30_000), AttachmentKind.DOCUMENT, "application/pdf", None, "report.pdf"),
+    (tg.document(8, 30_000, "image/png"), AttachmentKind.IMAGE, "image/png", None,
+     "image-50.png"),
+]  # fmt: skip
+SIZES = [50_000, 9_000, 90_000, 900_000, 400_000, 80_000, 30_000, 30_000]
 
 
-@pytest.mark.parametrize(("media", "kind", "mime", "duration"), KINDS)
+@pytest.mark.parametrize(
+    ("media", "kind", "mime", "duration", "filename", "size"),
+    [(*k, size) for k, size in zip(KINDS, SIZES, strict=True)],
+)
 async def test_each_media_kind_becomes_its_attachment_without_downloading(
     host: FakeHost, media: types.TypeMessageMedia, kind: AttachmentKind, mime: str,
-    duration: float | None,
+    duration: float | None, filename: str, size: int,
 ) -> None:  # fmt: skip
     async with running(host) as bot:
-        await bot.receive(tg.message(ALICE, "what is this?", media=media))
+        await bot.receive(tg.message(ALICE, "what is this?", media=media, message_id=50))
     (inbound,) = host.inbounds
     (attachment,) = inbound.attachments
     assert inbound.text == "what is this?"
     assert (attachment.kind, attachment.mime_type, attachment.duration) == (kind, mime, duration)
-    assert attachment.size == tg.message(ALICE, media=media).file.size
-    assert attachment.filename
+    assert (attachment.filename, attachment.size) == (filename, size)
     assert bot.fake.sent(functions.upload.GetFileRequest) == []
 
 
