@@ -72,6 +72,10 @@ def _not_negative(instance: object, attribute: attrs.Attribute[Any], value: floa
         raise FieldError(attribute.name, f"must be 0 or more, got {value}")
 
 
+# nanobot_core.validators offers these (and more) to plugins; config cannot import
+# it without a cycle, so the two it needs are defined here and re-used there.
+
+
 @frozen
 class AgentConfig:
     model: str = "echo/echo"

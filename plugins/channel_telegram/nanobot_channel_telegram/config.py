@@ -4,23 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import attrs
 from attrs import field, frozen
 
 from nanobot_core import AccessPolicy, Secret
-from nanobot_core.config import FieldError  # names the failing key in the error line
+from nanobot_core.validators import not_negative, positive
 
 MiB = 1024 * 1024
-
-
-def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value <= 0:
-        raise FieldError(attribute.name, f"must be greater than 0, got {value}")
-
-
-def _not_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value < 0:
-        raise FieldError(attribute.name, f"must be 0 or more, got {value}")
 
 
 @frozen
@@ -52,7 +41,7 @@ class ProxyConfig:
 class TelegramConfig:
     """The channel's settings. ``allow_from`` and ``admins`` are numeric Telegram user ids."""
 
-    api_id: int = field(validator=_positive)
+    api_id: int = field(validator=positive)
     api_hash: Secret
     bot_token: Secret
     allow_from: tuple[int, ...] = ()
@@ -60,17 +49,17 @@ class TelegramConfig:
     groups: bool = False
     """Serve group chats the bot was added to (allowed users only); off: private chats only."""
     proxy: ProxyConfig | None = None
-    max_download_bytes: int = field(default=20 * MiB, validator=_positive)
+    max_download_bytes: int = field(default=20 * MiB, validator=positive)
     """Media larger than this is refused from its declared size, before any download."""
-    refusal_period: float = field(default=3600.0, validator=_positive)
+    refusal_period: float = field(default=3600.0, validator=positive)
     """Seconds between two "not allowed" replies to the same unknown user."""
-    flood_wait_max: float = field(default=60.0, validator=_not_negative)
+    flood_wait_max: float = field(default=60.0, validator=not_negative)
     """Longest flood wait (seconds) honoured before a send is given up and logged."""
-    send_interval: float = field(default=1.0, validator=_not_negative)
+    send_interval: float = field(default=1.0, validator=not_negative)
     """Minimum seconds between two messages to one chat (Telegram allows about one a second)."""
-    album_window: float = field(default=1.0, validator=_positive)
+    album_window: float = field(default=1.0, validator=positive)
     """Seconds to wait for the rest of an album after its first item."""
-    typing_interval: float = field(default=4.0, validator=_positive)
+    typing_interval: float = field(default=4.0, validator=positive)
     """Seconds between re-sends of "typing…"; Telegram hides it after about 5 s."""
 
     def access_policy(self) -> AccessPolicy:

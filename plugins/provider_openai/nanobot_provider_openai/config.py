@@ -13,28 +13,13 @@ from attrs import field, frozen
 
 from nanobot_core import ConfigError, Secret
 from nanobot_core.config import FieldError
+from nanobot_core.validators import http_url, not_negative, positive
 
 ENV_KEY = "OPENAI_API_KEY"
 TABLE = "providers.openai"
 
 
 # FieldError tells the core which key failed: "providers.openai.timeout: must be ...".
-
-
-def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value <= 0:
-        raise FieldError(attribute.name, f"must be greater than 0, got {value}")
-
-
-def _not_negative(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
-    if value < 0:
-        raise FieldError(attribute.name, f"must be 0 or more, got {value}")
-
-
-def _http_url(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FieldError(attribute.name, f"must be an http:// or https:// URL, got {value!r}")
 
 
 def _temperature(instance: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
@@ -77,9 +62,9 @@ class OpenAIConfig:
     """
 
     api_key: Secret | None = None
-    base_url: str = field(default="https://api.openai.com/v1", validator=_http_url)
-    timeout: float = field(default=60.0, validator=_positive)
-    max_retries: int = field(default=2, validator=_not_negative)
+    base_url: str = field(default="https://api.openai.com/v1", validator=http_url)
+    timeout: float = field(default=60.0, validator=positive)
+    max_retries: int = field(default=2, validator=not_negative)
     temperature: float | None = field(default=None, validator=_temperature)
     max_tokens: int | None = field(default=None, validator=_optional_positive)
     extra_headers: Mapping[str, str] = field(factory=dict, validator=_headers, repr=_header_names)

@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 import attrs
 from attrs import field, frozen
 
 from nanobot_core import Secret
 from nanobot_core.config import FieldError
-
-
-def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value <= 0:
-        raise FieldError(attribute.name, f"must be greater than 0, got {value}")
-
-
-def _not_negative(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
-    if value < 0:
-        raise FieldError(attribute.name, f"must be 0 or more, got {value}")
+from nanobot_core.validators import http_url, not_negative, positive
 
 
 def _speed(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if not 0.25 <= value <= 4.0:
         raise FieldError(attribute.name, f"must be between 0.25 and 4.0, got {value}")
-
-
-def _http_url(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FieldError(attribute.name, f"must be an http:// or https:// URL, got {value!r}")
 
 
 @frozen
@@ -49,17 +33,17 @@ class OpenAISpeechConfig:
         default=None,
         metadata={"example": '"Speak warmly."', "help": "tone of voice (gpt-4o-mini-tts only)"},
     )
-    base_url: str = field(default="https://api.openai.com/v1", validator=_http_url)
+    base_url: str = field(default="https://api.openai.com/v1", validator=http_url)
     api_key: Secret | None = field(
         default=None,
         metadata={"example": '{ env = "OPENAI_API_KEY" }', "help": "default: $OPENAI_API_KEY"},
     )
     timeout: float = field(
-        default=60.0, validator=_positive, metadata={"help": "seconds to connect or between chunks"}
+        default=60.0, validator=positive, metadata={"help": "seconds to connect or between chunks"}
     )
     max_retries: int = field(
-        default=2, validator=_not_negative, metadata={"help": "retries before any audio"}
+        default=2, validator=not_negative, metadata={"help": "retries before any audio"}
     )
     max_chars: int = field(
-        default=4000, validator=_positive, metadata={"help": "longer replies go out as text only"}
+        default=4000, validator=positive, metadata={"help": "longer replies go out as text only"}
     )
