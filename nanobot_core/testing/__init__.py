@@ -163,6 +163,8 @@ class Harness:
     runtime: Runtime
     channel: RecordingChannel
     config: Config
+    channels: dict[str, Channel] = field(factory=dict)
+    """The extra channels given to ``start``, as built (by name)."""
 
     @classmethod
     @asynccontextmanager
@@ -210,7 +212,7 @@ class Harness:
             for name in extra:
                 await runtime.ready(name).wait()
             try:
-                yield cls(runtime=runtime, channel=channel, config=loaded_config)
+                yield cls(runtime=runtime, channel=channel, config=loaded_config, channels=extra)
             finally:
                 nursery.cancel_scope.cancel()
 

@@ -16,20 +16,19 @@ from nanobot_core.testing import Harness
 
 async def test_messages_go_through_the_runtime_and_replies_come_back(tmp_path: Path) -> None:
     fake = tg.FakeTelegram()
-    built: list[TelegramChannel] = []
 
     def channel(host: Any) -> TelegramChannel:
-        built.append(
-            TelegramChannel(
-                tg.make_config(),
-                host,
-                make=lambda session, config: fake.install(make_client(session, config)),
-            )
+        return TelegramChannel(
+            tg.make_config(),
+            host,
+            make=lambda session, config: fake.install(make_client(session, config)),
         )
-        return built[0]
 
-    async with Harness.start({}, storage=tmp_path, channels={"telegram": channel}):
-        running = tg.Running(built[0], fake, host=None)  # type: ignore[arg-type]
+    async with Harness.start({}, storage=tmp_path, channels={"telegram": channel}) as bot:
+        telegram = bot.channels["telegram"]
+        assert isinstance(telegram, TelegramChannel)
+        # Running only needs the channel and the fake server; the host is the runtime
+        running = tg.Running(telegram, fake, host=None)  # type: ignore[arg-type]
         for sender, text, message_id in (
             (tg.ALICE, "hello runtime", 7),
             (999, "let me in", 8),
