@@ -1,8 +1,9 @@
 """Running ffmpeg on untrusted input: where the binary is, and how every call is made.
 
 Every call is an argument list (no shell) with ``-nostdin``, runs in its own
-process group with a minimal environment and the turn's workdir as its
-current directory, and lives inside the caller's cancel scope: when that
+process group (under ``nice`` where there is one) with a minimal environment
+and the turn's workdir as its current directory, and lives inside the
+caller's cancel scope: when that
 scope is cancelled (timeout, turn cancelled, shutdown) the whole group is
 killed with SIGKILL and the process is reaped before the scope exits.
 Nothing is kept at module level: no registry of processes, no ``atexit``.
@@ -81,7 +82,7 @@ class Result:
 
 async def _kill_group(process: trio.Process) -> None:
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)  # its own session: the group id is its pid
+        os.killpg(process.pid, signal.SIGKILL)  # its own group: the group id is its pid
 
 
 _ENV = {"LC_ALL": "C"}  # no FFREPORT / AV_LOG_* from the parent environment
@@ -116,7 +117,10 @@ async def run(
         check=False,
         cwd=cwd,
         env=_ENV,
-        start_new_session=True,
+        # Its own process group, so one signal reaches everything it starts, but in our
+        # session: Linux puts a new session in its own scheduler "autogroup", where
+        # `nice` no longer lowers it against us (the event loop lagged ~100 ms).
+        process_group=0,
         deliver_cancel=_kill_group,
     )
     return Result(done.returncode, done.stdout, done.stderr.decode("utf-8", "replace"))

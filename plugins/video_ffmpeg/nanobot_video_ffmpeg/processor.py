@@ -78,10 +78,9 @@ class VideoProcessor:
     ) -> tuple[Part, ...]:
         probe = await self._probe(path, name, scratch, deadline)
         assert probe.video is not None and probe.duration is not None
-        # Frames first, then the audio: run side by side on two cores the two ffmpeg
-        # processes made the event loop lag up to ~100 ms; one after the other it stays
-        # under ~5 ms for ~0.2 s more (see the benchmark). No transcription is paid for a
-        # video whose frames cannot be read.
+        # Frames first, then the audio: no transcription is paid for a video whose frames
+        # cannot be read, and on two cores running both at once saves little (~0.15 s on
+        # a 10-minute clip; see the benchmark).
         shots = await self._frames(path, name, probe, scratch, deadline)
         if probe.audio_index is None:
             note = "No transcript: the video has no audio track."
