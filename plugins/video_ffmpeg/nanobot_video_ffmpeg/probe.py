@@ -19,6 +19,7 @@ _DURATION = re.compile(
     r"(?:, start: (?P<start>-?\d+(?:\.\d+)?))?"
 )
 _STREAM = re.compile(r"^  Stream #0:(?P<index>\d+)\S*: (?P<type>Video|Audio): (?P<rest>.*)$")
+_ROTATION = re.compile(r"^      Display Matrix: rotation of (-?\d+(?:\.\d+)?) degrees")
 _SIZE = re.compile(r", (?P<w>\d{1,5})x(?P<h>\d{1,5})[ ,]")
 _FPS = re.compile(r", (?P<fps>\d+(?:\.\d+)?k?) (?:fps|tbr)\b")
 
@@ -47,6 +48,7 @@ def parse_report(report: str) -> Probe | None:
     duration: float | None = None
     video: VideoStream | None = None
     audio_index: int | None = None
+    in_video = False  # the lines below the chosen video stream's line (its side data)
     for line in report.splitlines():
         if container is None and (m := _INPUT.match(line)):
             container = m["names"].split(",")[0]
@@ -54,10 +56,17 @@ def parse_report(report: str) -> Probe | None:
             if m["s"] is not None:
                 duration = int(m["h"]) * 3600 + int(m["m"]) * 60 + float(m["s"])
         elif m := _STREAM.match(line):
+            in_video = False
             if m["type"] == "Audio":
                 audio_index = int(m["index"]) if audio_index is None else audio_index
             elif video is None and "(attached pic)" not in m["rest"]:
                 video = _video_stream(int(m["index"]), m["rest"])
+                in_video = True
+        elif in_video and video is not None and (m := _ROTATION.match(line)):
+            if round(float(m[1])) % 180 == 90:  # ffmpeg turns the frames upright
+                video = VideoStream(video.index, video.height, video.width, video.fps)
+        elif not line.startswith("    "):
+            in_video = False
     if container is None:
         return None
     return Probe(container, duration, video, audio_index)

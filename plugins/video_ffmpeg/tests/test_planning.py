@@ -41,6 +41,18 @@ def test_metadata_cannot_pose_as_a_stream() -> None:
     assert probe is not None and probe.video is None  # the cover picture is not the video
 
 
+def test_rotated_video_reports_the_upright_size() -> None:
+    side_data = "    Side data:\n      Display Matrix: rotation of -90.00 degrees\n"
+    marker = "  Stream #0:1[0x2](und): Audio"
+    probe = parse_report(REPORT.replace(marker, side_data + marker))
+    assert probe is not None and probe.video is not None
+    assert (probe.video.width, probe.video.height) == (720, 1280)
+    # side data of another stream does not count
+    probe = parse_report(REPORT.replace("At least one", side_data + "At least one"))
+    assert probe is not None and probe.video is not None
+    assert (probe.video.width, probe.video.height) == (1280, 720)
+
+
 def test_no_container_and_unknown_duration() -> None:
     assert parse_report("notes.mp4: Invalid data found when processing input\n") is None
     probe = parse_report(REPORT.replace("Duration: 00:02:05.50", "Duration: N/A"))

@@ -157,6 +157,23 @@ async def test_small_videos_are_not_upscaled(
     assert "320x240" in probe.stderr.decode()
 
 
+async def test_upright_size_of_a_rotated_video(
+    media: Media, ffmpeg_bin: Path, tmp_path: Path
+) -> None:
+    path = into(tmp_path, media.portrait)
+    parts = await VideoProcessor(VideoConfig(max_frames=2), ffmpeg_bin).process(
+        path, attachment(path), MediaContext(workdir=tmp_path)
+    )
+    header = parts[0]
+    assert isinstance(header, TextPart) and "360x640" in header.text
+    image = frames_of(parts)[0][1]
+    probe = await trio.run_process(
+        [str(ffmpeg_bin), "-hide_banner", "-f", "mjpeg", "-i", "pipe:0"],
+        stdin=image.data, capture_stderr=True, check=False,
+    )  # fmt: skip
+    assert "360x640" in probe.stderr.decode()
+
+
 async def test_transcript_of_the_audio_track(
     media: Media, ffmpeg_bin: Path, tmp_path: Path
 ) -> None:
