@@ -39,22 +39,39 @@ JPEG_QUALITY = "3"  # mjpeg qscale: 2 best .. 31 worst; 3 reads well at 768 px
 class Pick:
     time: float  # seconds from the start: where the frame is, and its label
     on_key: bool
+    slack: float = 0.0  # take the first frame at or after ``time - slack``
+
+    @property
+    def threshold(self) -> float:
+        return self.time - self.slack
 
 
-def plan(duration: float, count: int, keyframes: list[float]) -> tuple[Pick, ...]:
+def plan(
+    duration: float, count: int, keyframes: list[float], fps: float | None = None
+) -> tuple[Pick, ...]:
     picks = []
     for i in range(count):
-        low, high, middle = (
-            i * duration / count,
-            (i + 1) * duration / count,
-            (i + 0.5) * duration / count,
-        )
+        low, high = i * duration / count, (i + 1) * duration / count
+        middle = (low + high) / 2
         inside = [k for k in keyframes if low <= k < high]
         if inside:
             picks.append(Pick(min(inside, key=lambda k: abs(k - middle)), on_key=True))
+        elif fps:
+            picks.append(_frame_near(low, high, middle, fps))
         else:
             picks.append(Pick(middle, on_key=False))
     return tuple(picks)
+
+
+def _frame_near(low: float, high: float, middle: float, fps: float) -> Pick:
+    """The frame nearest ``middle`` inside the slot, assuming a constant frame rate.
+
+    With few frames per slot (a short animation), "the first frame after the middle"
+    would fall in the next slot; half a frame of slack absorbs timestamp jitter.
+    """
+    first, last = math.ceil(low * fps - 1e-6), math.ceil(high * fps - 1e-6) - 1
+    index = min(max(math.floor(middle * fps), first), max(first, last))
+    return Pick(index / fps, on_key=False, slack=0.5 / fps)
 
 
 def seek_cost(picks: tuple[Pick, ...], keyframes: list[float], fps: float) -> float:
@@ -97,7 +114,7 @@ def seek_args(
         args += [
             "-threads",
             "1",
-            *ffmpeg.input_args(path, probe.container, seek=_seek_to(pick.time)),
+            *ffmpeg.input_args(path, probe.container, seek=_seek_to(pick.threshold)),
         ]
     for i in range(len(picks)):
         args += [
@@ -113,8 +130,8 @@ def pass_args(
 ) -> list[str]:
     assert probe.video is not None
     wanted = "+".join(
-        f"gte(t,{p.time:.6f})*"
-        + ("isnan(prev_selected_t)" if i == 0 else f"lt(prev_selected_t,{p.time:.6f})")
+        f"gte(t,{p.threshold:.6f})*"
+        + ("isnan(prev_selected_t)" if i == 0 else f"lt(prev_selected_t,{p.threshold:.6f})")
         for i, p in enumerate(picks)
     )
     return [

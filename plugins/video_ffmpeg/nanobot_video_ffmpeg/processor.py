@@ -81,7 +81,8 @@ class VideoProcessor:
         # Frames first, then the audio: no transcription is paid for a video whose frames
         # cannot be read, and on two cores running both at once saves little (~0.15 s on
         # a 10-minute clip; see the benchmark).
-        shots = await self._frames(path, name, probe, scratch, deadline)
+        wanted = self._frame_count(probe)
+        shots = await self._frames(path, name, probe, wanted, scratch, deadline)
         if probe.audio_index is None:
             note = "No transcript: the video has no audio track."
         elif context.transcribe is None:
@@ -92,10 +93,10 @@ class VideoProcessor:
         header = (
             f"Video {name}: {clock(probe.duration)} long, {video.width}x{video.height}; "
             f"{len(shots)} frames spread over the whole video follow, each after its time"
-            + ("" if len(shots) == self.config.max_frames else
-               f" (only {len(shots)} of {self.config.max_frames} frames could be decoded: "
+            + ("" if len(shots) == wanted else
+               f" (only {len(shots)} of {wanted} frames could be decoded: "
                "the video track may be damaged or end early)")
-            + ", then what was said in it."
+            + (", then the transcript of its audio." if note.startswith("Transcript") else ".")
         )  # fmt: skip
         parts: list[Part] = [TextPart(header)]
         for time, data in shots:
@@ -103,6 +104,13 @@ class VideoProcessor:
             parts.append(ImagePart(data, "image/jpeg", description=f"video frame at {clock(time)}"))
         parts.append(TextPart(note))
         return tuple(parts)
+
+    def _frame_count(self, probe: Probe) -> int:
+        """``max_frames``, or every frame of a clip that has fewer (a short animation)."""
+        assert probe.video is not None and probe.duration is not None
+        if probe.video.fps is None:
+            return self.config.max_frames
+        return max(1, min(self.config.max_frames, math.floor(probe.duration * probe.video.fps)))
 
     async def _ffmpeg(
         self, args: list[str], scratch: Path, deadline: float, loglevel: str = "error"
@@ -161,11 +169,11 @@ class VideoProcessor:
         return parse_keyframes(listing.stdout.decode("ascii", "replace"), from_dts=quick)
 
     async def _frames(
-        self, path: Path, name: str, probe: Probe, scratch: Path, deadline: float
+        self, path: Path, name: str, probe: Probe, count: int, scratch: Path, deadline: float
     ) -> list[tuple[float, bytes]]:
         assert probe.video is not None and probe.duration is not None
         keyframes = await self._keyframes(path, probe, scratch, deadline)
-        picks = frames.plan(probe.duration, self.config.max_frames, keyframes)
+        picks = frames.plan(probe.duration, count, keyframes, probe.video.fps)
         out = scratch / "frames"
         await trio.Path(out).mkdir()
         width = self.config.frame_width

@@ -43,6 +43,7 @@ class Media:
     silent: Path  # 5 s testsrc, no audio track
     clip: Path  # 8 s testsrc 640x360 + sine
     portrait: Path  # clip with a 90 degree display matrix, as phones record upright video
+    animation: Path  # 0.5 s at 10 fps, no audio: 5 frames
     truncated: Path  # ramp20 cut in half (its index sits at the end, so it is gone)
     truncated_faststart: Path  # index first, media data cut at 60 %
     brightness: dict[Path, list[tuple[float, int]]]  # per ramp: (time, grey level) at 10 fps
@@ -80,6 +81,9 @@ def media(ffmpeg_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Media:
         "-c:a", "aac", "-shortest", str(clip))  # fmt: skip
     portrait = root / "portrait.mp4"
     _ff(ffmpeg_bin, "-display_rotation", "90", "-i", str(clip), "-c", "copy", str(portrait))
+    animation = root / "animation.mp4"
+    _ff(ffmpeg_bin, "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=0.5",
+        "-c:v", "libx264", "-preset", "veryfast", str(animation))  # fmt: skip
     data = ramp20.read_bytes()
     truncated = root / "truncated.mp4"
     truncated.write_bytes(data[: len(data) // 2])
@@ -98,7 +102,7 @@ def media(ffmpeg_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Media:
         brightness[path] = [(i / 10, level) for i, level in enumerate(levels)]
     brightness[ramp60_mkv] = brightness[ramp60]
     return Media(
-        root, ramp20, ramp60, ramp60_mkv, silent, clip, portrait, truncated,
+        root, ramp20, ramp60, ramp60_mkv, silent, clip, portrait, animation, truncated,
         truncated_faststart, brightness,
     )  # fmt: skip
 

@@ -104,17 +104,31 @@ def test_plan_takes_keyframes_inside_slots_else_the_middle() -> None:
     assert picks == (Pick(0.0, True), Pick(7.5, False), Pick(10.0, True), Pick(17.5, False))
 
 
+def test_with_a_frame_rate_mid_slot_picks_are_frames_inside_the_slot() -> None:
+    # 0.5 s at 10 fps, 5 slots: frames at 0.0 .. 0.4, one per slot
+    picks = plan(0.5, 5, [0.0], fps=10.0)
+    assert [round(p.time, 6) for p in picks] == [0.0, 0.1, 0.2, 0.3, 0.4]
+    assert all(p.threshold < p.time or p.on_key for p in picks)
+
+
 @given(
     duration=st.floats(min_value=0.5, max_value=3600),
     count=st.integers(min_value=1, max_value=64),
     keys=st.lists(st.floats(min_value=0, max_value=3600), max_size=200),
+    fps=st.none() | st.floats(min_value=1, max_value=240),
 )
-def test_picks_are_one_per_slot_in_order(duration: float, count: int, keys: list[float]) -> None:
-    picks = plan(duration, count, sorted(keys))
+def test_picks_are_one_per_slot_in_order(
+    duration: float, count: int, keys: list[float], fps: float | None
+) -> None:
+    if fps is not None and duration * fps < count:
+        return  # the processor asks for at most one frame per frame
+    picks = plan(duration, count, sorted(keys), fps)
     assert len(picks) == count
     for i, pick in enumerate(picks):
         assert i * duration / count <= pick.time < (i + 1) * duration / count + 1e-9
     assert [p.time for p in picks] == sorted(p.time for p in picks)
+    thresholds = [p.threshold for p in picks]
+    assert thresholds == sorted(set(thresholds))  # distinct: each selects its own frame
 
 
 def test_method_choice() -> None:

@@ -174,6 +174,21 @@ async def test_upright_size_of_a_rotated_video(
     assert "360x640" in probe.stderr.decode()
 
 
+async def test_short_animation_gives_each_of_its_frames(
+    media: Media, ffmpeg_bin: Path, tmp_path: Path
+) -> None:
+    path = into(tmp_path, media.animation)
+    parts = await VideoProcessor(VideoConfig(max_frames=8), ffmpeg_bin).process(
+        path, attachment(path), MediaContext(workdir=tmp_path)
+    )
+    header = parts[0]
+    assert isinstance(header, TextPart)
+    assert "5 frames spread over" in header.text and "only" not in header.text
+    shots = frames_of(parts)
+    assert len(shots) == 5
+    assert len({image.data for _, image in shots}) == 5
+
+
 async def test_transcript_of_the_audio_track(
     media: Media, ffmpeg_bin: Path, tmp_path: Path
 ) -> None:
