@@ -11,6 +11,7 @@ from pathlib import Path
 import trio
 
 from nanobot_core import Activity, Attachment, AttachmentKind, MediaError, NanobotError
+from nanobot_core.media import describe_size
 from nanobot_core.messages import ImagePart, Part, TextPart
 from nanobot_core.protocols import MediaContext
 
@@ -29,13 +30,6 @@ def clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def size_text(count: int) -> str:
-    for unit, scale in (("MiB", 2**20), ("KiB", 2**10)):
-        if count >= scale:
-            return f"{count / scale:.1f} {unit}"
-    return f"{count} bytes"
-
-
 class VideoProcessor:
     """Frames spread over the whole video, each labelled with its time, then the transcript."""
 
@@ -45,6 +39,7 @@ class VideoProcessor:
     def __init__(self, config: VideoConfig, binary: Path) -> None:
         self.config = config
         self.binary = binary
+        self.max_bytes = config.max_bytes  # the core refuses larger files before fetching them
         self.prefix = ffmpeg.find_nice()
 
     async def process(
@@ -53,7 +48,7 @@ class VideoProcessor:
         name = attachment.filename or path.name
         await context.set_activity(Activity.EXTRACTING)
         size = (await trio.Path(path).stat()).st_size
-        self._check_size(name, size)
+        self._check_size(size)
         deadline = trio.current_time() + self.config.timeout
         scratch = context.workdir / f"video-{secrets.token_hex(6)}"
         await trio.Path(scratch).mkdir()
@@ -63,14 +58,15 @@ class VideoProcessor:
             with trio.CancelScope(shield=True):  # nothing of ours outlives the call
                 await trio.to_thread.run_sync(shutil.rmtree, scratch, True)
 
-    def _check_size(self, name: str, size: int) -> None:
+    # Messages name no file: the core shows them after the attachment's name.
+    def _check_size(self, size: int) -> None:
         limit = self.config.max_bytes
         if size == 0:
-            raise MediaError(f"{name} is empty (0 bytes), not a video")
+            raise MediaError("the file is empty (0 bytes), not a video")
         if size > limit:
             raise MediaError(
-                f"{name} is {size_text(size)}, {size_text(size - limit)} over the "
-                f"{size_text(limit)} limit for videos"
+                f"the video is {describe_size(size)}, {describe_size(size - limit)} over the "
+                f"{describe_size(limit)} limit"
             )
 
     async def _process(
@@ -134,19 +130,18 @@ class VideoProcessor:
                 sign in report.stderr for sign in ("moov atom not found", "End of file")
             )
             raise MediaError(
-                f"{name} is truncated or corrupt" if truncated
-                else f"{name} is not a video ffmpeg will read (no known self-contained container)"
+                "the video is truncated or corrupt" if truncated
+                else "not a video ffmpeg will read (no known self-contained container)"
             )  # fmt: skip
         if probe.video is None:
-            raise MediaError(f"{name} has no video track")
+            raise MediaError("the file has no video track")
         if probe.duration is None or probe.duration <= 0:
-            raise MediaError(f"cannot tell how long {name} is, so it was not processed")
+            raise MediaError("cannot tell how long the video is, so it was not processed")
         limit = self.config.max_duration
         if probe.duration > limit + 0.5:  # containers overshoot by a few audio frames
             over = clock(math.ceil(probe.duration - limit))
             raise MediaError(
-                f"{name} is {clock(probe.duration)} long, {over} over the "
-                f"{clock(limit)} limit for videos"
+                f"the video is {clock(probe.duration)} long, {over} over the {clock(limit)} limit"
             )
         return probe
 
@@ -194,7 +189,7 @@ class VideoProcessor:
                 shots.append((time, data))
         if not shots:
             log.debug("no frame from %s: %s", name, result.stderr[-2000:])
-            raise MediaError(f"no frame of {name} could be decoded: it is truncated or corrupt")
+            raise MediaError("no frame could be decoded: the video is truncated or corrupt")
         return shots
 
     async def _transcript(

@@ -83,7 +83,7 @@ async def test_playlist_reading_another_file_is_refused(
     (tmp_path / target).unlink()
 
     with watched(tmp_path / target) as opened:
-        with pytest.raises(MediaError, match="is not a video ffmpeg will read"):
+        with pytest.raises(MediaError, match=r"^not a video ffmpeg will read"):
             await VideoProcessor(VideoConfig(), ffmpeg_bin).process(
                 attack, attachment(attack), MediaContext(workdir=tmp_path)
             )
@@ -97,7 +97,7 @@ async def test_hls_disguised_as_mp4_is_refused(ffmpeg_bin: Path, tmp_path: Path)
     attack = tmp_path / "clip.mp4"
     attack.write_text(HLS)
     with watched(tmp_path / "secret.ts") as opened:
-        with pytest.raises(MediaError, match="is not a video ffmpeg will read"):
+        with pytest.raises(MediaError, match=r"^not a video ffmpeg will read"):
             await VideoProcessor(VideoConfig(), ffmpeg_bin).process(
                 attack, attachment(attack), MediaContext(workdir=tmp_path)
             )
