@@ -128,7 +128,9 @@ class MediaProcessor(Protocol):
     """Turns one kind of attachment into content parts for the model.
 
     ``capability`` names the rate limit the core applies before calling
-    ``process`` (``"video"``), or is empty for none.
+    ``process`` (``"video"``), or is empty for none. An optional ``max_bytes``
+    attribute makes the core refuse larger attachments from their declared
+    size, before anything is downloaded.
     """
 
     kinds: frozenset[AttachmentKind]
