@@ -70,6 +70,15 @@ class App:
                 self.formatter.secrets.update(logs.secrets_in(plugin_config))
         return config
 
+    def runtime(self, explicit: Path | None) -> Runtime:
+        """Load the config and build the runtime; a problem ends the command with exit 1."""
+        from .runtime import Runtime
+
+        try:
+            return Runtime.create(self.load(explicit), self.registry)
+        except NanobotError as error:
+            fail(str(error))
+
 
 pass_app = click.make_pass_decorator(App)
 config_option = click.option(
@@ -155,15 +164,11 @@ def init(app: App, path: Path | None, force: bool) -> None:
 @pass_app
 def check(app: App, config_path: Path | None) -> None:
     """Validate the configuration and build every enabled plugin object."""
-    from .runtime import Runtime
-
     try:
-        config = app.load(config_path)
-        Runtime.create(config, app.registry)
-    except NanobotError as error:
+        runtime = app.runtime(config_path)
+    finally:
         _plugin_warnings(app)
-        fail(str(error))
-    _plugin_warnings(app)
+    config = runtime.config
     where = str(config.source) if config.source else "built-in defaults"
     enabled = ", ".join(config.enabled(Kind.CHANNEL)) or "none"
     click.echo(f"ok: {where} (model {config.agent.model}; channels: {enabled})")
@@ -179,13 +184,7 @@ def _plugin_warnings(app: App) -> None:
 @pass_app
 def run(app: App, config_path: Path | None) -> None:
     """Run every enabled channel until SIGINT or SIGTERM."""
-    from .runtime import Runtime
-
-    try:
-        config = app.load(config_path)
-        runtime = Runtime.create(config, app.registry)
-    except NanobotError as error:
-        fail(str(error))
+    runtime = app.runtime(config_path)
     if not runtime.components.channels:
         fail("no channel is enabled: add a [channels.NAME] section")
     _serve(partial(runtime.run), runtime)
@@ -220,14 +219,9 @@ def chat(
 ) -> None:
     """Talk to nanobot in the terminal: one turn with -m, a REPL without (/quit leaves)."""
     from .builtins.console import NAME, ConsoleChannel
-    from .runtime import Runtime
 
     files = [_attachment(path) for path in attachments]
-    try:
-        config = app.load(config_path)
-        runtime = Runtime.create(config, app.registry)
-    except NanobotError as error:
-        fail(str(error))
+    runtime = app.runtime(config_path)
     console = ConsoleChannel(
         host=runtime, message=message, attachments=files, session=session, audio_out=audio_out
     )

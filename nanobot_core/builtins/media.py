@@ -15,6 +15,7 @@ from ..media import describe_size
 from ..messages import Activity, Attachment, AttachmentKind, ImagePart, Part, TextPart
 from ..protocols import MediaContext
 from ..registry import Register
+from ..validators import positive
 
 IMAGE_LIMIT = 20 * 1024 * 1024  # the vision APIs' per-image limit
 AUDIO_LIMIT = 25 * 1024 * 1024  # the transcription APIs' upload limit
@@ -40,7 +41,7 @@ def sniff_image(head: bytes) -> str | None:
 
 @frozen
 class ImageConfig:
-    max_bytes: int = attrs.field(default=IMAGE_LIMIT, validator=attrs.validators.gt(0))
+    max_bytes: int = attrs.field(default=IMAGE_LIMIT, validator=positive)
 
 
 @frozen
@@ -54,17 +55,23 @@ class ImageProcessor:
     async def process(
         self, path: Path, attachment: Attachment, context: MediaContext
     ) -> tuple[Part, ...]:
-        size = (await trio.Path(path).stat()).st_size
-        if size > self.max_bytes:
-            raise MediaError(
-                f"the image is too large ({describe_size(size)}; "
-                f"the limit is {describe_size(self.max_bytes)})."
-            )
+        await _check_size(path, self.max_bytes, "image")
         data = await trio.Path(path).read_bytes()
         mime = sniff_image(data[:16])
         if mime is None:
             raise MediaError("the file is not a JPEG, PNG, WEBP or GIF image.")
         return (ImagePart(data=data, mime_type=mime, description=_describe(attachment)),)
+
+
+async def _check_size(path: Path, limit: int, what: str) -> None:
+    """The size on disk, which may differ from what the channel declared."""
+    size = (await trio.Path(path).stat()).st_size
+    if size == 0:
+        raise MediaError(f"the {what} file is empty.")
+    if size > limit:
+        raise MediaError(
+            f"the {what} is too large ({describe_size(size)}; the limit is {describe_size(limit)})."
+        )
 
 
 def _describe(attachment: Attachment) -> str:
@@ -73,7 +80,7 @@ def _describe(attachment: Attachment) -> str:
 
 @frozen
 class AudioConfig:
-    max_bytes: int = attrs.field(default=AUDIO_LIMIT, validator=attrs.validators.gt(0))
+    max_bytes: int = attrs.field(default=AUDIO_LIMIT, validator=positive)
 
 
 @frozen
@@ -91,14 +98,7 @@ class AudioProcessor:
             raise MediaError(
                 "I can't listen to audio: no transcriber is configured ([voice] transcriber)."
             )
-        size = (await trio.Path(path).stat()).st_size
-        if size == 0:
-            raise MediaError("the audio file is empty.")
-        if size > self.max_bytes:
-            raise MediaError(
-                f"the audio is too large ({describe_size(size)}; "
-                f"the limit is {describe_size(self.max_bytes)})."
-            )
+        await _check_size(path, self.max_bytes, "audio")
         await context.set_activity(Activity.TRANSCRIBING)
         text = (await context.transcribe(path)).strip()
         label = "voice message" if attachment.kind is AttachmentKind.VOICE else "audio"
