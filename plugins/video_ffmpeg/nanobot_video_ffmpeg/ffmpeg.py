@@ -62,8 +62,14 @@ def input_args(path: Path, container: str | None = None, seek: float | None = No
     probing; later calls force (``-f``) the container the probe found, so no
     second guess can land on another demuxer. ``file:`` + an absolute path: a
     name cannot start with ``-`` or be read as ``protocol:...``.
+
+    The probe's container comes from ffmpeg's report, which the file can write
+    into (a Matroska doctype is logged before the report), so it is checked here
+    again: no text in a file can make a later call force a playlist demuxer.
     """
     args = ["-protocol_whitelist", "file"]
+    if container is not None and container not in CONTAINERS:
+        raise ValueError(f"container {container!r} is not an allowed one")
     if container is None:
         args += ["-format_whitelist", ",".join(CONTAINERS)]
     else:

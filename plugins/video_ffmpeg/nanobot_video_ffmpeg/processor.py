@@ -123,7 +123,7 @@ class VideoProcessor:
     async def _probe(self, path: Path, name: str, scratch: Path, deadline: float) -> Probe:
         report = await self._ffmpeg(ffmpeg.input_args(path), scratch, deadline, loglevel="info")
         probe = parse_report(report.stderr)
-        if probe is None:
+        if probe is None or probe.container not in ffmpeg.CONTAINERS:
             log.debug("ffmpeg could not open %s: %s", name, report.stderr[-2000:])
             # A real container whose index or data is cut off, not a guess on some other file.
             truncated = "misdetection possible" not in report.stderr and any(

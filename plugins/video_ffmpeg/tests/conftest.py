@@ -6,6 +6,7 @@ fixture calling ``subprocess``.
 
 from __future__ import annotations
 
+import struct
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -46,7 +47,20 @@ class Media:
     animation: Path  # 0.5 s at 10 fps, no audio: 5 frames
     truncated: Path  # ramp20 cut in half (its index sits at the end, so it is gone)
     truncated_faststart: Path  # index first, media data cut at 60 %
+    lying_duration: Path  # ramp60.mkv whose header says 5 s
+    forged_duration: Path  # ramp60.mkv whose language tag writes "Duration: 2 s" in the report
+    forged_container: Path  # ramp60.mkv whose doctype writes "Input #0, hls" in the report
     brightness: dict[Path, list[tuple[float, int]]]  # per ramp: (time, grey level) at 10 fps
+
+
+def ebml_header(mkv: bytes, doctype: bytes) -> bytes:
+    """``mkv`` with another EBML DocType (the header's size byte rewritten to match)."""
+    assert mkv[:4] == b"\x1a\x45\xdf\xa3" and mkv[4] & 0x80  # a one-byte size
+    header, rest = mkv[5 : 5 + (mkv[4] & 0x7F)], mkv[5 + (mkv[4] & 0x7F) :]
+    at = header.index(b"\x42\x82")  # DocType, a one-byte size
+    end = at + 3 + (header[at + 2] & 0x7F)
+    header = header[:at] + b"\x42\x82" + bytes([0x80 | len(doctype)]) + doctype + header[end:]
+    return b"\x1a\x45\xdf\xa3" + bytes([0x80 | len(header)]) + header + rest
 
 
 def grey(binary: Path, image: bytes | Path) -> int:
@@ -92,6 +106,17 @@ def media(ffmpeg_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Media:
     data = faststart.read_bytes()
     truncated_faststart = root / "truncated_faststart.mp4"
     truncated_faststart.write_bytes(data[: len(data) * 6 // 10])
+    # Hostile files: a real 60 s video whose header or report text lies.
+    data = ramp60_mkv.read_bytes()
+    at = data.index(b"\x44\x89\x88")  # Segment Duration, an 8-byte float in ms
+    lying_duration = root / "lying_duration.mkv"
+    lying_duration.write_bytes(data[: at + 3] + struct.pack(">d", 5000.0) + data[at + 11 :])
+    forged_duration = root / "forged_duration.mkv"
+    _ff(ffmpeg_bin, "-i", str(ramp60_mkv), "-c", "copy", "-metadata:s:v:0",
+        "language=eng\n  Duration: 00:00:02.00, start: 0.000000, bitrate: 1 kb/s",
+        str(forged_duration))  # fmt: skip
+    forged_container = root / "forged_container.mkv"
+    forged_container.write_bytes(ebml_header(data, b"webm\nInput #0, hls, from 'x':\n"))
     brightness = {}
     for path in (ramp20, ramp60):
         levels = subprocess.run(
@@ -103,7 +128,7 @@ def media(ffmpeg_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Media:
     brightness[ramp60_mkv] = brightness[ramp60]
     return Media(
         root, ramp20, ramp60, ramp60_mkv, silent, clip, portrait, animation, truncated,
-        truncated_faststart, brightness,
+        truncated_faststart, lying_duration, forged_duration, forged_container, brightness,
     )  # fmt: skip
 
 

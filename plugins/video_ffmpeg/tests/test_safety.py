@@ -195,3 +195,39 @@ def test_a_playlist_demuxer_is_not_in_the_allow_list() -> None:
     from nanobot_video_ffmpeg.ffmpeg import CONTAINERS
 
     assert not {"hls", "applehttp", "concat", "dash", "image2", "tee", "data"} & set(CONTAINERS)
+
+
+async def test_report_text_written_by_the_file_cannot_choose_the_demuxer(
+    media: Media, ffmpeg_bin: Path, logging_ffmpeg: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # A Matroska doctype is logged before ffmpeg's report; this one writes the line
+    # "Input #0, hls, from 'x':" there, before the real one.
+    plain = await trio.run_process(
+        [str(ffmpeg_bin), "-hide_banner", "-i", str(media.forged_container)],
+        capture_stderr=True, check=False,
+    )  # fmt: skip
+    assert "\nInput #0, hls, from 'x':\n" in plain.stderr.decode()  # the forgery is real
+    wrapper, log = logging_ffmpeg
+    workdir = tmp_path / "turn"
+    workdir.mkdir()
+    path = into(workdir, media.forged_container)
+    with pytest.raises(
+        MediaError, match=r"^not a video ffmpeg will read \(no known self-contained container\)$"
+    ):
+        await VideoProcessor(VideoConfig(), wrapper).process(
+            path, attachment(path), MediaContext(workdir=workdir)
+        )
+    [call] = log.read_text().splitlines()  # the probe, and no call forcing what the file wrote
+    assert "hls" not in call
+
+
+def test_only_an_allowed_container_can_be_forced(tmp_path: Path) -> None:
+    from nanobot_video_ffmpeg.ffmpeg import input_args
+
+    path = tmp_path / "a.mkv"
+    assert input_args(path, "matroska") == [
+        "-protocol_whitelist", "file", "-format_whitelist", "matroska", "-f", "matroska",
+        "-i", f"file:{path}",
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match=r"^container 'hls' is not an allowed one$"):
+        input_args(path, "hls")
