@@ -92,9 +92,12 @@ class Runtime:
         key = (inbound.channel, inbound.chat_id)
         chat = self._chats.get(key) or self._open_chat(key)
         try:
-            chat.send.send_nowait((inbound, access))
-        except trio.WouldBlock:
-            await chat.send.send((inbound, access))
+            try:
+                chat.send.send_nowait((inbound, access))
+            except trio.WouldBlock:
+                await chat.send.send((inbound, access))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return Admission.CLOSED  # shutdown began while this sender waited for room
         return Admission.ACCEPTED
 
     # --- running ----------------------------------------------------------------------
@@ -123,18 +126,24 @@ class Runtime:
             stack.push_async_callback(sessions.aclose)
             self._runner = self._make_runner(sessions)
             self._slots = trio.CapacityLimiter(settings.max_concurrent_chats)
+            if self._stopping:  # stop() came while the plugins were starting
+                task_status.started()
+                return
             channels_done = trio.Event()
-            async with trio.open_nursery() as outer:
-                outer.start_soon(self._run_channels, channels_done)
-                async with trio.open_nursery() as turns:
-                    self._turns = turns
-                    task_status.started()
-                    await channels_done.wait()
-                    self._stopping = True
-                    for chat in list(self._chats.values()):
-                        chat.send.close()  # workers answer what is queued, then end
-                outer.cancel_scope.cancel()
-            self._turns = None
+            try:
+                async with trio.open_nursery() as outer:
+                    outer.start_soon(self._stop_when_cancelled)
+                    outer.start_soon(self._run_channels, channels_done)
+                    async with trio.open_nursery() as turns:
+                        self._turns = turns
+                        task_status.started()
+                        await channels_done.wait()
+                        self._stopping = True
+                        for chat in list(self._chats.values()):
+                            chat.send.close()  # workers answer what is queued, then end
+                    outer.cancel_scope.cancel()
+            finally:
+                self._turns = None
 
     def ready(self, name: str) -> trio.Event:
         """Set once channel ``name`` has called ``task_status.started()`` (connected)."""
@@ -149,6 +158,13 @@ class Runtime:
             scope.deadline = min(scope.deadline, deadline)
         if self._turns is not None:
             self._turns.cancel_scope.cancel()
+
+    async def _stop_when_cancelled(self) -> None:
+        """Cancelling ``run`` from outside is a shutdown too: it bounds sends by the grace."""
+        try:
+            await trio.sleep_forever()
+        finally:
+            self.stop()
 
     async def _run_channels(self, done: trio.Event) -> None:
         try:

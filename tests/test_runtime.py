@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 import pytest
 import trio
+import trio.testing
 
 from nanobot_core import AccessPolicy, Admission, ChatReply, ChatRequest, Inbound
 from nanobot_core.testing import Harness, RecordingChannel, objects_plugin
@@ -241,3 +242,98 @@ async def test_messages_after_stop_are_not_queued(storage: Path) -> None:
         bot.runtime.stop()
         assert await bot.submit("after") == Admission.CLOSED
     assert [o.text for o in bot.channel.sent] == ["echo: before"]
+
+
+def build_runtime(raw: dict[str, Any], storage: Path, plugins: list[object]) -> Any:
+    from nanobot_core.config import load_config
+    from nanobot_core.plugins import Plugins
+    from nanobot_core.registry import Registry
+    from nanobot_core.runtime import Runtime
+
+    loaded = Plugins.load(env={}, entry_points=False, extra=tuple(plugins))
+    registry = Registry.collect(loaded.pm)
+    raw = {**raw, "storage": {"path": str(storage)}}
+    return Runtime.create(load_config(raw, registry, env={}), registry)
+
+
+async def test_a_sender_waiting_on_a_full_queue_at_stop_is_told_closed(storage: Path) -> None:
+    model = GateModel(delay=0, wait_for_release=True, full_at=1)
+    plugin = objects_plugin(chat_models=[("gate", model)])
+    async with Harness.start(config(queue_size=1), plugins=[plugin], storage=storage) as bot:
+        await bot.submit("m0", chat_id="c")
+        await model.full.wait()  # m0 is running
+        await bot.submit("m1", chat_id="c")  # the queue (1) is now full
+        admissions: list[str] = []
+
+        async def waiting_sender() -> None:
+            admissions.append(await bot.submit("m2", chat_id="c"))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(waiting_sender)
+            await trio.testing.wait_all_tasks_blocked()
+            assert admissions == []
+            bot.runtime.stop()
+    assert admissions == [Admission.CLOSED]
+
+
+@attrs.define(eq=False)
+class SlowToOpenModel:
+    """A chat model whose ``__aenter__`` (opening its client) waits to be released."""
+
+    entered: trio.Event = attrs.field(factory=trio.Event)
+    release: trio.Event = attrs.field(factory=trio.Event)
+
+    async def __aenter__(self) -> SlowToOpenModel:
+        self.entered.set()
+        await self.release.wait()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        pass
+
+    async def complete(self, request: ChatRequest) -> ChatReply:
+        return ChatReply(text="hi")
+
+
+async def test_stop_during_start_up_is_not_lost(storage: Path) -> None:
+    model = SlowToOpenModel()
+    plugin = objects_plugin(chat_models=[("slow", model)])
+    runtime = build_runtime({"agent": {"model": "slow/m"}}, storage, [plugin])
+    channel = RecordingChannel()
+    # A hang guard, not a timing assertion (the session store's threads rule out
+    # the autojump clock): a lost stop leaves run() serving forever.
+    with trio.move_on_after(10) as guard:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(runtime.run, {"test": channel})
+            await model.entered.wait()
+            runtime.stop()  # e.g. SIGTERM while a client connects
+            model.release.set()
+    assert not guard.cancelled_caught, "run() kept going after stop()"
+
+
+@attrs.define(eq=False)
+class StuckChannel(RecordingChannel):
+    """Its ``send`` hangs (a dead connection); records how the send ended."""
+
+    sending: trio.Event = attrs.field(factory=trio.Event)
+    outcome: str = "not sent"
+
+    async def send(self, outbound: Any) -> None:
+        self.sending.set()
+        try:
+            await trio.sleep(5)
+        except trio.Cancelled:
+            self.outcome = "cancelled"
+            raise
+        self.outcome = "completed"
+
+
+async def test_cancelling_run_from_outside_bounds_sends_by_the_grace(storage: Path) -> None:
+    runtime = build_runtime({"runtime": {"shutdown_grace": 0.1}}, storage, [])
+    channel = StuckChannel()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(runtime.run, {"test": channel})
+        await runtime.submit(Inbound(channel="test", chat_id="c", user_id="u", text="hi"))
+        await channel.sending.wait()
+        nursery.cancel_scope.cancel()  # not runtime.stop(): e.g. a test harness ending
+    assert channel.outcome == "cancelled"
