@@ -48,11 +48,13 @@ def parse_report(report: str) -> Probe | None:
     duration: float | None = None
     video: VideoStream | None = None
     audio_index: int | None = None
+    timed = False
     in_video = False  # the lines below the chosen video stream's line (its side data)
     for line in report.splitlines():
         if container is None and (m := _INPUT.match(line)):
             container = m["names"].split(",")[0]
-        elif m := _DURATION.match(line):
+        elif not timed and (m := _DURATION.match(line)):
+            timed = True  # the container's line comes first; a later one is text from the file
             if m["s"] is not None:
                 duration = int(m["h"]) * 3600 + int(m["m"]) * 60 + float(m["s"])
         elif m := _STREAM.match(line):

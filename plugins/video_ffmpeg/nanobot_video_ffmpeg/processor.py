@@ -139,7 +139,7 @@ class VideoProcessor:
             raise MediaError("cannot tell how long the video is, so it was not processed")
         limit = self.config.max_duration
         if probe.duration > limit + 0.5:  # containers overshoot by a few audio frames
-            over = clock(math.ceil(probe.duration - limit))
+            over = clock(probe.duration - limit)  # rounded as the length is: > 0.5, so >= 0:01
             raise MediaError(
                 f"the video is {clock(probe.duration)} long, {over} over the {clock(limit)} limit"
             )

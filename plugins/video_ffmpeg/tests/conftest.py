@@ -112,7 +112,7 @@ def media(ffmpeg_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Media:
     lying_duration = root / "lying_duration.mkv"
     lying_duration.write_bytes(data[: at + 3] + struct.pack(">d", 5000.0) + data[at + 11 :])
     forged_duration = root / "forged_duration.mkv"
-    _ff(ffmpeg_bin, "-i", str(ramp60_mkv), "-c", "copy", "-metadata:s:v:0",
+    _ff(ffmpeg_bin, "-i", str(ramp60_mkv), "-c", "copy", "-metadata:s:a:0",
         "language=eng\n  Duration: 00:00:02.00, start: 0.000000, bitrate: 1 kb/s",
         str(forged_duration))  # fmt: skip
     forged_container = root / "forged_container.mkv"

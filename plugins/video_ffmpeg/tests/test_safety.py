@@ -231,3 +231,19 @@ def test_only_an_allowed_container_can_be_forced(tmp_path: Path) -> None:
     ]  # fmt: skip
     with pytest.raises(ValueError, match=r"^container 'hls' is not an allowed one$"):
         input_args(path, "hls")
+
+
+async def test_a_stream_tag_cannot_shorten_the_duration_checked(
+    media: Media, ffmpeg_bin: Path, tmp_path: Path
+) -> None:
+    # Matroska prints a stream's language raw: this one adds a second "Duration: 2 s" line.
+    plain = await trio.run_process(
+        [str(ffmpeg_bin), "-hide_banner", "-i", str(media.forged_duration)],
+        capture_stderr=True, check=False,
+    )  # fmt: skip
+    assert "\n  Duration: 00:00:02.00, start" in plain.stderr.decode()  # the forgery is real
+    path = into(tmp_path, media.forged_duration)
+    with pytest.raises(MediaError, match=r"^the video is 1:00 long, 0:50 over the 0:10 limit$"):
+        await VideoProcessor(VideoConfig(max_duration=10), ffmpeg_bin).process(
+            path, attachment(path), MediaContext(workdir=tmp_path)
+        )
