@@ -31,9 +31,11 @@ WAV = ["-c:a", "pcm_s16le", "-f", "wav"]
 
 
 def audio_args(path: Path, probe: Probe, out: Path, codec: list[str]) -> list[str]:
-    assert probe.audio_index is not None
+    """The track, cut at the duration that was checked against ``max_duration``: a header
+    may claim 5 s for an hour of audio, and the transcriber would be paid for the hour."""
+    assert probe.audio_index is not None and probe.duration is not None
     return [
         *ffmpeg.input_args(path, probe.container),
-        "-map", f"0:{probe.audio_index}", "-vn", "-sn", "-dn",
+        "-map", f"0:{probe.audio_index}", "-vn", "-sn", "-dn", "-t", f"{probe.duration:.3f}",
         "-ac", "1", "-ar", "16000", *codec, "-n", str(out),
     ]  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ import pytest
 import trio
 from nanobot_video_ffmpeg import VideoConfig, VideoProcessor
 
-from nanobot_core import MediaError
+from nanobot_core import MediaError, TextPart
 from nanobot_core.protocols import MediaContext
 
 from .conftest import Media
@@ -247,3 +248,19 @@ async def test_a_stream_tag_cannot_shorten_the_duration_checked(
         await VideoProcessor(VideoConfig(max_duration=10), ffmpeg_bin).process(
             path, attachment(path), MediaContext(workdir=tmp_path)
         )
+
+
+async def test_audio_sent_for_transcription_stops_at_the_duration_checked(
+    media: Media, ffmpeg_bin: Path, tmp_path: Path
+) -> None:
+    # The header says 5 s (within the limit); the file holds 60 s of audio.
+    path = into(tmp_path, media.lying_duration)
+    transcribe = Recorder(ffmpeg_bin)
+    parts = await VideoProcessor(VideoConfig(max_duration=10), ffmpeg_bin).process(
+        path, attachment(path), MediaContext(workdir=tmp_path, transcribe=transcribe)
+    )
+    header = parts[0]
+    assert isinstance(header, TextPart) and header.text.startswith("Video lying_duration.mkv: 0:05")
+    [report] = transcribe.reports
+    h, m, s = re.findall(r"time=(\d+):(\d+):([\d.]+)", report)[-1]
+    assert 4.5 <= int(h) * 3600 + int(m) * 60 + float(s) <= 5.1, report[-300:]
