@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import secrets
 import shutil
 from pathlib import Path
@@ -49,6 +50,10 @@ class VideoProcessor:
         await context.set_activity(Activity.EXTRACTING)
         size = (await trio.Path(path).stat()).st_size
         self._check_size(size)
+        # Found at start-up, but an upgrade may have removed it since; under ``nice`` a
+        # missing binary would otherwise read as an empty report, "not a video".
+        if not await trio.to_thread.run_sync(os.access, self.binary, os.X_OK):
+            raise MediaError(f"ffmpeg is no longer at {self.binary}; reinstall it and restart")
         deadline = trio.current_time() + self.config.timeout
         scratch = context.workdir / f"video-{secrets.token_hex(6)}"
         await trio.Path(scratch).mkdir()

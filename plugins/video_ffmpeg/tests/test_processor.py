@@ -271,6 +271,17 @@ async def test_empty_file(tmp_path: Path) -> None:
         await processor.process(path, attachment(path), MediaContext(workdir=tmp_path))
 
 
+async def test_ffmpeg_gone_since_start_up(media: Media, tmp_path: Path) -> None:
+    path = into(tmp_path, media.clip)
+    processor = VideoProcessor(VideoConfig(), tmp_path / "uninstalled" / "ffmpeg")
+    with pytest.raises(
+        MediaError,
+        match=r"^ffmpeg is no longer at .*/uninstalled/ffmpeg; reinstall it and restart$",
+    ):
+        await processor.process(path, attachment(path), MediaContext(workdir=tmp_path))
+    assert [p.name for p in await trio.Path(tmp_path).iterdir()] == ["clip.mp4"]
+
+
 async def test_truncated_file(media: Media, ffmpeg_bin: Path, tmp_path: Path) -> None:
     path = into(tmp_path, media.truncated)
     with pytest.raises(MediaError, match=r"^the video is truncated or corrupt$"):
