@@ -6,7 +6,7 @@ Side by side in one run, medians of several runs:
 - ``keyframes``: eight ``-skip_frame nokey`` seeks (fast, but snaps to keyframes: few distinct
   frames on short clips);
 - ``plugin``: ``VideoProcessor.process`` without a transcriber (probe + keyframe listing +
-  frames), and with one (frames and the audio track side by side).
+  frames), and with one (frames, then the audio track).
 Also: the audio formats for transcription (speed and size, 16 kHz mono) and the event-loop
 lag of a trio task while the plugin works (target: max <= 10 ms).
 
