@@ -83,6 +83,15 @@ def time_from_brightness(table: list[tuple[float, int]], level: int) -> float:
     return min(table, key=lambda row: abs(row[1] - level))[0]
 
 
+async def report_of(ffmpeg_bin: Path, image: ImagePart) -> str:
+    """ffmpeg's report on a JPEG: its size is in the stream line."""
+    done = await trio.run_process(
+        [str(ffmpeg_bin), "-hide_banner", "-f", "mjpeg", "-i", "pipe:0"],
+        stdin=image.data, capture_stderr=True, check=False,
+    )  # fmt: skip
+    return done.stderr.decode()
+
+
 def test_is_a_media_processor(ffmpeg_bin: Path) -> None:
     processor = VideoProcessor(VideoConfig(), ffmpeg_bin)
     assert isinstance(processor, MediaProcessor)
@@ -135,11 +144,7 @@ async def test_frames_are_scaled_to_frame_width(
     shots = frames_of(parts)
     assert len(shots) == 3
     for _, image in shots:
-        probe = await trio.run_process(
-            [str(ffmpeg_bin), "-hide_banner", "-f", "mjpeg", "-i", "pipe:0"],
-            stdin=image.data, capture_stderr=True, check=False,
-        )  # fmt: skip
-        assert "200x112" in probe.stderr.decode()  # 640x360 scaled, height kept even
+        assert "200x112" in await report_of(ffmpeg_bin, image)  # 640x360 scaled, height kept even
 
 
 async def test_small_videos_are_not_upscaled(
@@ -150,11 +155,7 @@ async def test_small_videos_are_not_upscaled(
         path, attachment(path), MediaContext(workdir=tmp_path)
     )
     image = frames_of(parts)[0][1]
-    probe = await trio.run_process(
-        [str(ffmpeg_bin), "-hide_banner", "-f", "mjpeg", "-i", "pipe:0"],
-        stdin=image.data, capture_stderr=True, check=False,
-    )  # fmt: skip
-    assert "320x240" in probe.stderr.decode()
+    assert "320x240" in await report_of(ffmpeg_bin, image)
 
 
 async def test_upright_size_of_a_rotated_video(
@@ -167,11 +168,7 @@ async def test_upright_size_of_a_rotated_video(
     header = parts[0]
     assert isinstance(header, TextPart) and "360x640" in header.text
     image = frames_of(parts)[0][1]
-    probe = await trio.run_process(
-        [str(ffmpeg_bin), "-hide_banner", "-f", "mjpeg", "-i", "pipe:0"],
-        stdin=image.data, capture_stderr=True, check=False,
-    )  # fmt: skip
-    assert "360x640" in probe.stderr.decode()
+    assert "360x640" in await report_of(ffmpeg_bin, image)
 
 
 async def test_short_animation_gives_each_of_its_frames(
