@@ -40,6 +40,8 @@ from .workdir import Workdir, open_workdir
 
 log = logging.getLogger(__name__)
 
+INTERRUPTED = "Sorry, I was shut down before I could answer; please send that again later."
+
 
 def conversation_key(inbound: Inbound) -> str:
     """One conversation per channel and chat (and console ``--session``)."""
@@ -69,25 +71,25 @@ class TurnRunner:
         """Run one turn to the end; every way it ends sends exactly one reply."""
         activity = ActivityReporter(channel, inbound.chat_id)
         async with open_workdir() as workdir:
-            reply = await self._reply(inbound, access, workdir, activity)
-            outbound = Outbound(
-                channel=inbound.channel,
-                chat_id=inbound.chat_id,
-                text=reply.text,
-                audio=reply.audio,
-                reply_to=inbound.message_id,
-                status=reply.status,
-            )
+            try:
+                reply = await self._reply(inbound, access, workdir, activity)
+            except trio.Cancelled:  # shutdown: say so, within the grace period, then go
+                await self._send(channel, _outbound(inbound, Reply(INTERRUPTED, TurnStatus.FAILED)))
+                raise
             # The turn is committed while the reply is on its way; the chat's next
             # turn starts only after both, so it always sees this one in its history.
             async with trio.open_nursery() as nursery:
                 if reply.store:
                     nursery.start_soon(self._store, conversation_key(inbound), reply.store)
-                with self.send_guard():
-                    try:
-                        await channel.send(outbound)
-                    except Exception:
-                        log.exception("channel %s could not send a reply", inbound.channel)
+                await self._send(channel, _outbound(inbound, reply))
+
+    async def _send(self, channel: Channel, outbound: Outbound) -> None:
+        """Send under the runtime's guard: shielded, bounded by the grace at shutdown."""
+        with self.send_guard():
+            try:
+                await channel.send(outbound)
+            except Exception:
+                log.exception("channel %s could not send a reply", outbound.channel)
 
     async def _store(self, conversation: str, messages: tuple[ChatMessage, ...]) -> None:
         try:
@@ -217,3 +219,14 @@ class TurnRunner:
             mode = setting or f"{self.config.voice.reply} (the default)"
             return f"Voice replies: {mode}. Use /voice on or /voice off."
         return commands.HELP
+
+
+def _outbound(inbound: Inbound, reply: Reply) -> Outbound:
+    return Outbound(
+        channel=inbound.channel,
+        chat_id=inbound.chat_id,
+        text=reply.text,
+        audio=reply.audio,
+        reply_to=inbound.message_id,
+        status=reply.status,
+    )

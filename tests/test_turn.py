@@ -23,6 +23,7 @@ from nanobot_core import (
     TextPart,
 )
 from nanobot_core.testing import Harness, ScriptedChatModel, objects_plugin
+from nanobot_core.turn import INTERRUPTED
 
 
 def png(width: int = 2, height: int = 2) -> bytes:
@@ -369,3 +370,26 @@ async def test_help_and_voice_status(storage: Path) -> None:
         assert (await bot.say("/voice on")).text == (
             "Voice replies are on, but no speech synthesizer is configured."
         )
+
+
+async def test_a_turn_cut_short_by_shutdown_still_gets_one_reply(storage: Path) -> None:
+    started = trio.Event()
+
+    class HangingModel:
+        async def complete(self, request: Any) -> Any:
+            started.set()
+            await trio.sleep_forever()
+
+    plugin = objects_plugin(chat_models=[("hang", HangingModel())])
+    async with Harness.start(
+        {"agent": {"model": "hang/m"}}, plugins=[plugin], storage=storage
+    ) as bot:
+        await bot.submit("hello")
+        await started.wait()
+        bot.runtime.stop()
+        with trio.move_on_after(5):  # a hang guard: without the reply nothing else comes
+            await bot.channel.wait_for(1)
+    [reply] = bot.channel.sent
+    assert reply.status == "failed"
+    assert reply.text == INTERRUPTED
+    assert len(bot.channel.sent) == 1
