@@ -12,7 +12,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import attrs
 import cattrs
@@ -249,6 +249,18 @@ def make_converter(env: Mapping[str, str]) -> cattrs.Converter:
         return Rate.parse(value)
 
     converter.register_structure_hook(Rate, rate)
+
+    def literal(value: Any, type_: Any) -> Any:
+        allowed = get_args(type_)
+        if not any(type(value) is type(a) and value == a for a in allowed):
+            got = repr(value) if isinstance(value, str) else _describe(value)
+            raise ValueError(f"expected one of {', '.join(map(repr, allowed))}, got {got}")
+        return value
+
+    def is_literal(type_: Any) -> bool:
+        return get_origin(type_) is Literal
+
+    converter.register_structure_hook_func(is_literal, literal)
     return converter
 
 
@@ -274,6 +286,8 @@ def _error_lines(error: Exception, path: str) -> list[str]:
             return f"{exc.field_name}\x1f{exc}"
         if isinstance(exc, KeyError):
             return "required key missing"
+        if isinstance(exc, TypeError | AttributeError) and _is_table(type_):
+            return "expected a table"  # cattrs met a scalar where a table belongs
         if isinstance(exc, ValueError | TypeError):
             return str(exc)
         return cattrs.v.format_exception(exc, type_)
@@ -281,11 +295,18 @@ def _error_lines(error: Exception, path: str) -> list[str]:
     lines = []
     for line in cattrs.transform_error(error, path=path, format_exception=fmt):
         message, _, where = line.rpartition(" @ ")
+        where = re.sub(r"\['([^']*)'\]", r".\1", where)  # channels['x'] -> channels.x
+        if message == "expected a mapping":
+            message = "expected a table"
         if "\x1f" in message:  # a FieldError: the failing field is below the reported path
             name, _, message = message.partition("\x1f")
             where = f"{where}.{name}"
         lines.append(f"{where}: {message}")
     return lines
+
+
+def _is_table(type_: type | None) -> bool:
+    return type_ is not None and (attrs.has(type_) or get_origin(type_) in (dict, Mapping))
 
 
 def structure(converter: cattrs.Converter, raw: Any, cls: type, path: str) -> tuple[Any, list[str]]:
@@ -318,7 +339,15 @@ def load_config(
         registration = registry.get(kind, name)
         assert registration is not None
         table = dict(getattr(core, kind.table).get(name, {}))
-        table.pop("enabled", None)
+        enabled = table.pop("enabled", True)
+        if type(enabled) is not bool:  # channels, tools and media were checked in _wanted
+            errors.append(
+                f"{kind.table}.{name}.enabled: expected true or false, got {_describe(enabled)}"
+            )
+        elif not enabled:  # a selected provider or synthesizer cannot be off
+            errors.append(
+                f"{kind.table}.{name}.enabled: is false, but {kind.label} {name!r} is selected"
+            )
         value, problems = structure(converter, table, registration.config, f"{kind.table}.{name}")
         errors += problems
         if value is not None:

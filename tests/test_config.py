@@ -69,8 +69,6 @@ def test_unknown_key_names_its_path(registry: Registry) -> None:
             "config.agent.max_tool_iterations: must be greater than 0",
         ),
         ({"limits": {"turn": "many"}}, 'config.limits.turn: expected "N/PERIOD"'),
-        ({"limits": {"scope": "planet"}}, "config.limits.scope"),
-        ({"voice": {"reply": "loud"}}, "config.voice.reply"),
         ({"agent": {"model": "gpt-4o"}}, 'agent.model: expected "<chat model>/<model id>"'),
         (
             {"agent": {"model": "nope/x"}},
@@ -92,6 +90,40 @@ def test_each_error_names_its_key_path(
     registry: Registry, raw: dict[str, Any], expected: str
 ) -> None:
     assert expected in errors_of(raw, registry)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            {"limits": {"scope": "planet"}},
+            "config.limits.scope: expected one of 'channel', 'global', got 'planet'",
+        ),
+        (
+            {"voice": {"reply": "loud"}},
+            "config.voice.reply: expected one of 'off', 'inbound', 'always', got 'loud'",
+        ),
+        (
+            {"voice": {"reply": True}},
+            "config.voice.reply: expected one of 'off', 'inbound', 'always', got a boolean",
+        ),
+        ({"agent": 3}, "config.agent: expected a table"),
+        ({"channels": 3}, "config.channels: expected a table"),
+        ({"channels": {"console": 5}}, "config.channels.console: expected a table"),
+        (
+            {"providers": {"echo": {"enabled": "yes"}}},
+            "providers.echo.enabled: expected true or false, got a string",
+        ),
+        (
+            {"providers": {"echo": {"enabled": False}}},
+            "providers.echo.enabled: is false, but chat model 'echo' is selected",
+        ),
+    ],
+)
+def test_wrong_values_and_shapes_are_one_exact_line(
+    registry: Registry, raw: dict[str, Any], expected: str
+) -> None:
+    assert errors_of(raw, registry) == expected
 
 
 def test_every_problem_is_reported_one_per_line(registry: Registry) -> None:
