@@ -57,6 +57,7 @@ class Runtime:
     _slots: trio.CapacityLimiter | None = field(init=False, default=None)
     _stopping: bool = field(init=False, default=False)
     _ready: dict[str, trio.Event] = field(init=False, factory=dict)
+    _ended: dict[str, trio.Event] = field(init=False, factory=dict)
     fatal: list[str] = field(init=False, factory=list)
     """Why channels stopped for good (a ``ConfigError`` from ``Channel.run``)."""
 
@@ -148,6 +149,10 @@ class Runtime:
     def ready(self, name: str) -> trio.Event:
         """Set once channel ``name`` has called ``task_status.started()`` (connected)."""
         return self._ready.setdefault(name, trio.Event())
+
+    def ended(self, name: str) -> trio.Event:
+        """Set once channel ``name`` has stopped for good (finished, or a ``ConfigError``)."""
+        return self._ended.setdefault(name, trio.Event())
 
     def stop(self) -> None:
         """Shut down: cancel the turns, give replies being sent ``shutdown_grace`` seconds,
@@ -256,6 +261,12 @@ class Runtime:
             raise
 
     async def _supervise(self, name: str, channel: Channel) -> None:
+        try:
+            await self._supervise_restarts(name, channel)
+        finally:
+            self.ended(name).set()
+
+    async def _supervise_restarts(self, name: str, channel: Channel) -> None:
         first_delay = self._config.runtime.restart_delay
         delay = first_delay
         while True:

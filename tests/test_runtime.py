@@ -337,3 +337,14 @@ async def test_cancelling_run_from_outside_bounds_sends_by_the_grace(storage: Pa
         await channel.sending.wait()
         nursery.cancel_scope.cancel()  # not runtime.stop(): e.g. a test harness ending
     assert channel.outcome == "cancelled"
+
+
+async def test_harness_reports_a_channel_that_stops_before_it_is_ready(storage: Path) -> None:
+    from nanobot_core import NanobotError
+
+    with trio.move_on_after(10) as guard:  # a hang guard: ready() never comes for it
+        with pytest.raises(NanobotError) as caught:
+            async with Harness.start({}, storage=storage, channels={"bad": BadTokenChannel()}):
+                pass
+    assert not guard.cancelled_caught, "the harness waited forever for the channel"
+    assert str(caught.value) == ("channel bad: channels.bad.token: the server rejected the token")

@@ -184,7 +184,8 @@ class Harness:
         ``storage`` is required unless the config sets ``[storage] path``.
         ``channels`` run beside the recording channel (named ``"test"``): a channel
         object, or a callable that receives the runtime (the host) and returns one;
-        the harness is ready once each of them has called ``task_status.started()``.
+        the harness is ready once each of them has called ``task_status.started()``;
+        one that stops for good before that raises ``NanobotError`` with its reason.
         """
         raw = dict(config or {})
         if storage is not None:
@@ -209,12 +210,21 @@ class Harness:
                 for name, value in (channels or {}).items()
             }
             await nursery.start(partial_run(runtime, {**extra, CHANNEL: channel}))
-            for name in extra:
-                await runtime.ready(name).wait()
-            try:
-                yield cls(runtime=runtime, channel=channel, config=loaded_config, channels=extra)
-            finally:
+            stopped = [name for name in extra if not await _ready_or_ended(runtime, name)]
+            if stopped:  # raised below, outside the nursery, as itself
                 nursery.cancel_scope.cancel()
+            else:
+                try:
+                    yield cls(
+                        runtime=runtime, channel=channel, config=loaded_config, channels=extra
+                    )
+                finally:
+                    nursery.cancel_scope.cancel()
+        if stopped:
+            reasons = runtime.fatal or [
+                f"channel {name} finished before it was ready" for name in stopped
+            ]
+            raise NanobotError("; ".join(reasons))
 
     async def say(
         self,
@@ -245,6 +255,19 @@ class Harness:
         """Submit without waiting for the reply; returns the admission."""
         inbound = Inbound(channel=CHANNEL, chat_id=chat_id, user_id=user_id, text=text)
         return await self.runtime.submit(inbound)
+
+
+async def _ready_or_ended(runtime: Runtime, name: str) -> bool:
+    """Wait until channel ``name`` is ready (True) or has stopped for good (False)."""
+    async with trio.open_nursery() as nursery:
+        for event in (runtime.ready(name), runtime.ended(name)):
+            nursery.start_soon(_wait_then_cancel, event, nursery.cancel_scope)
+    return runtime.ready(name).is_set()
+
+
+async def _wait_then_cancel(event: trio.Event, scope: trio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
 
 
 def partial_run(runtime: Runtime, channels: Mapping[str, Any]) -> Any:
