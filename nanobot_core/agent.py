@@ -7,9 +7,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from attrs import define, frozen
+from attrs import define, field, frozen
 
-from .errors import ToolError
+from .errors import ConfigError, ToolError
 from .messages import ChatMessage, ChatRequest, ToolCall, ToolSpec
 from .protocols import ChatModel, Tool, ToolContext
 
@@ -36,6 +36,23 @@ class Agent:
     system_prompt: str
     tools: Mapping[str, Tool]
     max_iterations: int
+    _validators: dict[str, Any] = field(init=False, factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        """Check every tool's schema once, so ``nanobot check`` reports a bad one."""
+        if not self.tools:
+            return
+        import jsonschema  # only configurations with tools pay for the import
+
+        for name, tool in self.tools.items():
+            validator = jsonschema.validators.validator_for(tool.parameters)
+            try:
+                validator.check_schema(tool.parameters)
+            except jsonschema.SchemaError as error:
+                raise ConfigError(
+                    f"tool {name!r}: its parameters are not a valid JSON schema ({error.message})"
+                ) from None
+            self._validators[name] = validator(tool.parameters)
 
     def specs(self) -> tuple[ToolSpec, ...]:
         return tuple(
@@ -74,7 +91,7 @@ class Agent:
             available = ", ".join(sorted(self.tools)) or "none"
             return f"error: unknown tool {call.name!r} (available tools: {available})"
         try:
-            arguments = _arguments(call.arguments, tool.parameters)
+            arguments = _arguments(call.arguments, self._validators[call.name])
         except ValueError as error:
             return f"error: invalid arguments for {call.name}: {error}"
         try:
@@ -86,8 +103,9 @@ class Agent:
             return f"error: the tool {call.name} failed ({type(error).__name__})"
 
 
-def _arguments(raw: str, schema: Mapping[str, Any]) -> dict[str, Any]:
-    import jsonschema  # only turns that call tools pay for the import
+def _arguments(raw: str, validator: Any) -> dict[str, Any]:
+    """The call's arguments, parsed and checked against the tool's schema."""
+    import jsonschema
 
     try:
         arguments = json.loads(raw or "{}")
@@ -95,11 +113,8 @@ def _arguments(raw: str, schema: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"not valid JSON ({error.msg})") from None
     if not isinstance(arguments, dict):
         raise ValueError("expected a JSON object")
-    try:
-        jsonschema.validate(arguments, schema)
-    except jsonschema.ValidationError as error:
-        where = "/".join(str(p) for p in error.absolute_path)
-        raise ValueError(f"{where + ': ' if where else ''}{error.message}") from None
-    except jsonschema.SchemaError:
-        raise ValueError("the tool's own parameter schema is invalid") from None
+    problem = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
+    if problem is not None:
+        where = "/".join(str(p) for p in problem.absolute_path)
+        raise ValueError(f"{where + ': ' if where else ''}{problem.message}")
     return arguments

@@ -106,7 +106,7 @@ def fail(message: str, code: int = EXIT_CONFIG) -> NoReturn:
 @click.option(
     "--log-level",
     envvar=logs.ENV_LEVEL,
-    default="WARNING",
+    default="warning",
     show_default=True,
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
     help=f"Logging detail on stderr (also ${logs.ENV_LEVEL}).",

@@ -238,6 +238,8 @@ def make_converter(env: Mapping[str, str]) -> cattrs.Converter:
     def path(value: Any, _: type) -> Path:
         if type(value) is not str:
             raise ValueError(f"expected a path, got {_describe(value)}")
+        if not value:
+            raise ValueError("expected a path, got an empty string")
         return Path(value).expanduser()
 
     converter.register_structure_hook(Path, path)
@@ -301,6 +303,8 @@ def _error_lines(error: Exception, path: str) -> list[str]:
         if "\x1f" in message:  # a FieldError: the failing field is below the reported path
             name, _, message = message.partition("\x1f")
             where = f"{where}.{name}"
+        # Key paths as the TOML file spells them: agent.model, channels.telegram.api_id.
+        where = "top level" if where == path == "config" else where.removeprefix("config.")
         lines.append(f"{where}: {message}")
     return lines
 

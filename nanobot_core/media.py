@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
+import trio
 from attrs import define, frozen
 
 from .activity import ActivityReporter
@@ -53,6 +54,9 @@ class MediaStage:
                 notes.append(f"{name}: {error}")
             except NanobotError as error:
                 notes.append(f"{name} could not be processed: {error}")
+            except Exception:  # a plugin's bug spoils this attachment, not the turn
+                log.exception("processing %s (%s) failed", name, attachment.kind.value)
+                notes.append(f"{name} could not be processed (an internal error, logged).")
         return MediaResult(tuple(parts), tuple(notes))
 
     async def _one(
@@ -68,14 +72,14 @@ class MediaStage:
             raise MediaError(f"I can't read {_kind_label(attachment)} attachments.")
         limit = getattr(processor, "max_bytes", None)
         if limit is not None and attachment.size is not None and attachment.size > limit:
-            raise MediaError(
-                f"the file is too large ({describe_size(attachment.size)}; "
-                f"the limit is {describe_size(limit)})."
-            )
+            raise MediaError(too_large("the file", attachment.size, limit))
         if processor.capability:
             check(processor.capability)
         async with activity.during(Activity.DOWNLOADING):
             path = await attachment.fetch(workdir)
+        if not await _inside(path, workdir):
+            log.error("a %s attachment was delivered outside the turn's workdir", attachment.kind)
+            raise MediaError("the file could not be received.")
         context = MediaContext(workdir=workdir, transcribe=transcribe, set_activity=activity.show)
         async with activity.during(Activity.EXTRACTING):
             return tuple(await processor.process(path, attachment, context))
@@ -83,6 +87,22 @@ class MediaStage:
 
 def _kind_label(attachment: Attachment) -> str:
     return attachment.kind.value.replace("_", " ")
+
+
+def too_large(what: str, size: int, limit: int) -> str:
+    """``the file is 31.5 MB, 5.3 MB over the 26.2 MB limit.``"""
+    return (
+        f"{what} is {describe_size(size)}, {describe_size(size - limit)} over "
+        f"the {describe_size(limit)} limit."
+    )
+
+
+async def _inside(path: Path, workdir: Path) -> bool:
+    """Whether ``path``, symlinks resolved, lies in ``workdir``: processors read only there."""
+    resolved, root = await trio.to_thread.run_sync(
+        lambda: (Path(path).resolve(), Path(workdir).resolve())
+    )
+    return resolved.is_relative_to(root)
 
 
 def describe_size(size: int) -> str:

@@ -49,6 +49,7 @@ class Runtime:
     _config: Config
     registry: Registry
     components: Components = field(init=False)
+    agent: Agent = field(init=False)
     _channels: dict[str, Channel] = field(init=False, factory=dict)
     _chats: dict[tuple[str, str], _Chat] = field(init=False, factory=dict)
     _sending: set[trio.CancelScope] = field(init=False, factory=set)
@@ -66,6 +67,13 @@ class Runtime:
         """Call the enabled plugins' factories; raises ``ConfigError`` on any failure."""
         runtime = cls(config, registry)
         runtime.components = Components.build(config, registry, runtime)
+        runtime.agent = Agent(
+            model=runtime.components.chat_model,
+            model_id=config.agent.model_id,
+            system_prompt=config.agent.system_prompt,
+            tools=runtime.components.tools,
+            max_iterations=config.agent.max_tool_iterations,
+        )
         return runtime
 
     # --- Host, the part plugins see ---------------------------------------------------
@@ -180,18 +188,10 @@ class Runtime:
             done.set()
 
     def _make_runner(self, sessions: SessionStore) -> TurnRunner:
-        agent_config = self._config.agent
-        agent = Agent(
-            model=self.components.chat_model,
-            model_id=agent_config.model_id,
-            system_prompt=agent_config.system_prompt,
-            tools=self.components.tools,
-            max_iterations=agent_config.max_tool_iterations,
-        )
         return TurnRunner(
             config=self._config,
             components=self.components,
-            agent=agent,
+            agent=self.agent,
             media=MediaStage(self.components.media),
             limits=Limits.from_config(self._config.limits, clock=trio.current_time),
             sessions=sessions,

@@ -194,7 +194,9 @@ class SessionStore:
 
         Group commit: writes that queue up while another batch is being committed
         go together into the next transaction, one savepoint each, so one fsync
-        serves them all while each stays all-or-nothing.
+        serves them all while each stays all-or-nothing. A caller cancelled while
+        its write sits in a batch another task is committing gets ``Cancelled``,
+        and the write may still be committed (whole).
         """
         self._check_open()
         job = _Job(work)

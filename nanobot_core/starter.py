@@ -31,7 +31,7 @@ video = "3/5 minutes"
 scope = "channel"                   # channel: per channel | global: shared across channels
 
 [storage]
-# path = "{storage}"   # sessions database and channel state
+# path = {storage}   # sessions database and channel state
 
 [runtime]
 max_concurrent_chats = 32
@@ -53,7 +53,7 @@ def render(registry: Registry, storage: Path) -> str:
         installed = ", ".join(names) or "none installed"
         voice.append(f'# {key} = "{example}"' + " " * 8 + f"# installed: {installed}")
     voice.append('# language = "en"                  # hint for the transcriber')
-    text = CORE.format(voice_lines="\n".join(voice) + "\n", storage=storage)
+    text = CORE.format(voice_lines="\n".join(voice) + "\n", storage=_toml(storage))
     seen: set[tuple[str, str]] = set()
     for kind in Kind:
         for name in registry.names(kind):
@@ -71,15 +71,15 @@ def render(registry: Registry, storage: Path) -> str:
 
 def _section(kind: Kind, name: str, config: type, plugin: str) -> str:
     header = f"# [{kind.table}.{name}]"
-    lines = [f"{header:<36}# {kind.label} from plugin {plugin}"]
+    lines = [f"{header:<35} # {kind.label} from plugin {plugin}"]
     for field in attrs.fields(config):
         key = field.alias or field.name
         value = _example(field)
         note = field.metadata.get("help", "")
         line = f"# {key} = {value}"
-        lines.append(f"{line:<36}# {note}" if note else line)
+        lines.append(f"{line:<35} # {note}" if note else line)
     if kind in (Kind.MEDIA,):
-        lines.append(f"{'# enabled = false':<36}# installed processors are on by default")
+        lines.append(f"{'# enabled = false':<35} # installed processors are on by default")
     return "\n".join(lines) + "\n"
 
 

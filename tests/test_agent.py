@@ -155,3 +155,14 @@ async def test_provider_extra_fields_go_back_with_the_assistant_message() -> Non
     assistant = next(m for m in model.requests[1].messages if m.role == "assistant")
     assert assistant.extra == {"reasoning_content": "need to add"}
     assert assistant.tool_calls == (call,)
+
+
+def test_a_tool_with_an_invalid_schema_is_a_config_error() -> None:
+    import pytest
+
+    from nanobot_core import ConfigError
+
+    bad = AddTool(parameters={"type": "object", "properties": {"a": {"type": "integr"}}})
+    with pytest.raises(ConfigError) as caught:
+        agent(ScriptedChatModel(), bad)
+    assert str(caught.value).startswith("tool 'add': its parameters are not a valid JSON schema (")

@@ -93,10 +93,10 @@ def test_refused_turn_exits_2(home: Path) -> None:
     ("toml", "expected"),
     [
         ("[agent\n", "invalid TOML"),
-        ("[agent]\nmodle = 'x'\n", "config.agent: unknown key 'modle'"),
+        ("[agent]\nmodle = 'x'\n", "agent: unknown key 'modle'"),
         (
             "[agent]\nmax_tool_iterations = 'ten'\n",
-            "config.agent.max_tool_iterations: expected an integer",
+            "agent.max_tool_iterations: expected an integer",
         ),
         (
             "[agent]\nmodel = 'nope/x'\n",

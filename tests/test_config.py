@@ -49,8 +49,8 @@ def test_defaults(registry: Registry) -> None:
 
 
 def test_unknown_key_names_its_path(registry: Registry) -> None:
-    assert "config.agent: unknown key 'modle'" in errors_of({"agent": {"modle": "x"}}, registry)
-    assert "config: unknown key 'bogus'" in errors_of({"bogus": 1}, registry)
+    assert "agent: unknown key 'modle'" in errors_of({"agent": {"modle": "x"}}, registry)
+    assert "top level: unknown key 'bogus'" in errors_of({"bogus": 1}, registry)
 
 
 @pytest.mark.parametrize(
@@ -58,17 +58,17 @@ def test_unknown_key_names_its_path(registry: Registry) -> None:
     [
         (
             {"agent": {"max_tool_iterations": "3"}},
-            "config.agent.max_tool_iterations: expected an integer, got a string",
+            "agent.max_tool_iterations: expected an integer, got a string",
         ),
         (
             {"agent": {"max_tool_iterations": True}},
-            "config.agent.max_tool_iterations: expected an integer, got a boolean",
+            "agent.max_tool_iterations: expected an integer, got a boolean",
         ),
         (
             {"agent": {"max_tool_iterations": 0}},
-            "config.agent.max_tool_iterations: must be greater than 0",
+            "agent.max_tool_iterations: must be greater than 0",
         ),
-        ({"limits": {"turn": "many"}}, 'config.limits.turn: expected "N/PERIOD"'),
+        ({"limits": {"turn": "many"}}, 'limits.turn: expected "N/PERIOD"'),
         ({"agent": {"model": "gpt-4o"}}, 'agent.model: expected "<chat model>/<model id>"'),
         (
             {"agent": {"model": "nope/x"}},
@@ -97,19 +97,19 @@ def test_each_error_names_its_key_path(
     [
         (
             {"limits": {"scope": "planet"}},
-            "config.limits.scope: expected one of 'channel', 'global', got 'planet'",
+            "limits.scope: expected one of 'channel', 'global', got 'planet'",
         ),
         (
             {"voice": {"reply": "loud"}},
-            "config.voice.reply: expected one of 'off', 'inbound', 'always', got 'loud'",
+            "voice.reply: expected one of 'off', 'inbound', 'always', got 'loud'",
         ),
         (
             {"voice": {"reply": True}},
-            "config.voice.reply: expected one of 'off', 'inbound', 'always', got a boolean",
+            "voice.reply: expected one of 'off', 'inbound', 'always', got a boolean",
         ),
-        ({"agent": 3}, "config.agent: expected a table"),
-        ({"channels": 3}, "config.channels: expected a table"),
-        ({"channels": {"console": 5}}, "config.channels.console: expected a table"),
+        ({"agent": 3}, "agent: expected a table"),
+        ({"channels": 3}, "channels: expected a table"),
+        ({"channels": {"console": 5}}, "channels.console: expected a table"),
         (
             {"providers": {"echo": {"enabled": "yes"}}},
             "providers.echo.enabled: expected true or false, got a string",
@@ -202,3 +202,8 @@ def test_invalid_toml_is_one_line(tmp_path: Path) -> None:
         read_toml(path)
     assert str(caught.value).startswith(f"{path}: invalid TOML")
     assert len(str(caught.value).splitlines()) == 1
+
+
+def test_an_empty_path_is_refused(registry: Registry) -> None:
+    message = errors_of({"storage": {"path": ""}}, registry)
+    assert message == "storage.path: expected a path, got an empty string"

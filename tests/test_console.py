@@ -7,7 +7,7 @@ from pathlib import Path
 
 import trio
 
-from nanobot_core import Activity, AudioFile, Outbound, TurnStatus
+from nanobot_core import Activity, Admission, AudioFile, Outbound, TurnStatus
 from nanobot_core.builtins.console import ConsoleChannel
 
 
@@ -53,3 +53,21 @@ async def test_replies_and_audio(tmp_path: Path) -> None:
     assert await trio.Path(written).read_bytes() == b"OggS audio"
     assert channel.stderr.getvalue() == "slow down\n"
     assert channel.statuses == [TurnStatus.OK, TurnStatus.REFUSED]
+
+
+class ClosedHost:
+    async def submit(self, inbound: object) -> Admission:
+        return Admission.CLOSED
+
+
+async def test_a_message_the_runtime_does_not_take_is_not_waited_for(tmp_path: Path) -> None:
+    channel = ConsoleChannel(
+        host=ClosedHost(),  # type: ignore[arg-type]
+        message="hello",
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+    )
+    with trio.fail_after(5):
+        await channel.run()
+    assert channel.statuses == [TurnStatus.FAILED]
+    assert channel.stderr.getvalue() == "(not sent: the message was closed)\n"

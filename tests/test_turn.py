@@ -183,8 +183,9 @@ async def test_not_an_image_and_oversize(storage: Path, tmp_path: Path) -> None:
         assert reply.status == "failed"
         reply = await bot.say("and this", attachments=[file_attachment(big, AttachmentKind.IMAGE)])
         assert reply.text.startswith("echo: and this")
-        size = f"{big.stat().st_size / 1000:.1f} KB"
-        assert f"(big.png: the file is too large ({size}; the limit is 1.0 KB).)" in reply.text
+        size = big.stat().st_size
+        over = f"{size / 1000:.1f} KB, {(size - 1000) / 1000:.1f} KB over the 1.0 KB limit."
+        assert f"(big.png: the file is {over})" in reply.text
 
 
 async def test_oversize_is_refused_before_fetching(storage: Path) -> None:
@@ -200,7 +201,7 @@ async def test_oversize_is_refused_before_fetching(storage: Path) -> None:
     async with Harness.start({}, storage=storage) as bot:
         reply = await bot.say("", attachments=[huge])
     assert fetched == []
-    assert reply.text == "v.ogg: the file is too large (31.5 MB; the limit is 26.2 MB)."
+    assert reply.text == "v.ogg: the file is 31.5 MB, 5.2 MB over the 26.2 MB limit."
 
 
 async def test_voice_note_is_transcribed_and_answered_with_voice(
@@ -393,3 +394,51 @@ async def test_a_turn_cut_short_by_shutdown_still_gets_one_reply(storage: Path) 
     assert reply.status == "failed"
     assert reply.text == INTERRUPTED
     assert len(bot.channel.sent) == 1
+
+
+@attrs.frozen
+class BuggyProcessor:
+    kinds: frozenset[AttachmentKind] = frozenset({AttachmentKind.VIDEO})
+    capability: str = ""
+
+    async def process(self, path: Path, attachment: Attachment, context: Any) -> tuple[Any, ...]:
+        raise ZeroDivisionError("plugin bug")
+
+
+async def test_a_processor_bug_spoils_one_attachment_not_the_turn(
+    storage: Path, tmp_path: Path, caplog: Any
+) -> None:
+    clip, image = tmp_path / "clip.mp4", tmp_path / "dot.png"
+    clip.write_bytes(b"video")
+    image.write_bytes(png())
+    plugin = objects_plugin(media_processors=[("video", BuggyProcessor())])
+    attachments = [
+        file_attachment(clip, AttachmentKind.VIDEO),
+        file_attachment(image, AttachmentKind.IMAGE),
+    ]
+    async with Harness.start({}, plugins=[plugin], storage=storage) as bot:
+        reply = await bot.say("both", attachments=attachments)
+    assert reply.status == "ok"
+    assert reply.text.startswith("echo: both")
+    assert "(images: 1)" in reply.text
+    assert "clip.mp4 could not be processed (an internal error, logged)." in reply.text
+    record = next(r for r in caplog.records if r.getMessage().startswith("processing clip.mp4"))
+    assert isinstance(record.exc_info[1], ZeroDivisionError)
+
+
+async def test_a_file_delivered_outside_the_workdir_is_refused(
+    storage: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "secret.png"
+    outside.write_bytes(png())
+
+    async def fetch(workdir: Path) -> Path:
+        link = workdir / "innocent.png"
+        await trio.to_thread.run_sync(link.symlink_to, outside)
+        return link
+
+    attachment = Attachment(kind=AttachmentKind.IMAGE, fetch=fetch, filename="innocent.png")
+    async with Harness.start({}, storage=storage) as bot:
+        reply = await bot.say("look", attachments=[attachment])
+    assert "(images:" not in reply.text
+    assert "innocent.png: the file could not be received." in reply.text

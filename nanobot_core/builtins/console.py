@@ -20,7 +20,7 @@ from attrs import define, field
 from ..access import AccessPolicy
 from ..hookspecs import hookimpl
 from ..messages import Activity, Attachment, Inbound, Outbound, TurnStatus
-from ..protocols import Host
+from ..protocols import Admission, Host
 from ..registry import NoConfig, Register
 
 NAME = "console"
@@ -79,7 +79,11 @@ class ConsoleChannel:
             attachments=attachments,
             session=self.session,
         )
-        await self.host.submit(inbound)
+        admission = await self.host.submit(inbound)
+        if admission is not Admission.ACCEPTED:  # shutting down: no reply will come
+            self.stderr.write(f"(not sent: the message was {admission.value})\n")
+            self.statuses.append(TurnStatus.FAILED)
+            return
         await self._replied.wait()
 
     async def send(self, outbound: Outbound) -> None:

@@ -11,7 +11,7 @@ from attrs import frozen
 
 from ..errors import MediaError
 from ..hookspecs import hookimpl
-from ..media import describe_size
+from ..media import too_large
 from ..messages import Activity, Attachment, AttachmentKind, ImagePart, Part, TextPart
 from ..protocols import MediaContext
 from ..registry import Register
@@ -69,9 +69,7 @@ async def _check_size(path: Path, limit: int, what: str) -> None:
     if size == 0:
         raise MediaError(f"the {what} file is empty.")
     if size > limit:
-        raise MediaError(
-            f"the {what} is too large ({describe_size(size)}; the limit is {describe_size(limit)})."
-        )
+        raise MediaError(too_large(f"the {what}", size, limit))
 
 
 def _describe(attachment: Attachment) -> str:
