@@ -249,3 +249,14 @@ def test_a_second_signal_exits_at_once(home: Path) -> None:
                 process.kill()
     assert code == 128 + signal.SIGTERM
     assert elapsed < 2
+
+
+def test_log_level_from_option_and_environment(home: Path) -> None:
+    quiet = nanobot(home, "chat", "-m", "hi")
+    assert "INFO" not in quiet.stderr
+    for result in (
+        nanobot(home, "--log-level", "info", "chat", "-m", "hi"),
+        nanobot(home, "chat", "-m", "hi", NANOBOT_LOG_LEVEL="INFO"),
+    ):
+        assert result.returncode == 0
+        assert "INFO nanobot_core.runtime: channel console finished" in result.stderr
