@@ -8,6 +8,12 @@ from attrs import field, frozen
 
 from nanobot_core.validators import between, positive
 
+# The largest picture H.265 allows at any level (6 to 6.2: MaxLumaPs 35,651,584, e.g.
+# 8192x4352); H.264's level 6.x stops at 8192x4320. 8K phone video (7680x4320) passes.
+# One such frame decodes to ~53 MB (yuv420p), and the processor decodes up to
+# ``max_frames`` inputs at once, each holding a few reference frames.
+MAX_PIXELS = 8192 * 4352
+
 
 @frozen
 class VideoConfig:
@@ -25,3 +31,6 @@ class VideoConfig:
     )
     frame_width: int = field(default=768, validator=between(16, 4096))
     ffmpeg: Path | None = None
+    max_pixels: int = field(
+        default=MAX_PIXELS, validator=positive, metadata={"help": "width x height of a frame"}
+    )

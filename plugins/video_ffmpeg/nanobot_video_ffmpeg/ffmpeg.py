@@ -53,7 +53,12 @@ def find_ffmpeg(configured: Path | None) -> Path:
     raise ConfigError(f"media.video: ffmpeg not found on PATH; install it or run: {INSTALL_HINT}")
 
 
-def input_args(path: Path, container: str | None = None, seek: float | None = None) -> list[str]:
+def input_args(
+    path: Path,
+    container: str | None = None,
+    seek: float | None = None,
+    max_pixels: int | None = None,
+) -> list[str]:
     """Options and ``-i`` for one input: a local file, one allowed container, nothing else.
 
     ``-protocol_whitelist file`` forbids every network protocol and every
@@ -66,6 +71,10 @@ def input_args(path: Path, container: str | None = None, seek: float | None = No
     The probe's container comes from ffmpeg's report, which the file can write
     into (a Matroska doctype is logged before the report), so it is checked here
     again: no text in a file can make a later call force a playlist demuxer.
+
+    ``max_pixels``, for inputs that decode video: the decoder refuses any larger
+    picture, so a stream whose size grows after its first header (checked
+    before decoding) cannot make ffmpeg allocate bigger frames.
     """
     args = ["-protocol_whitelist", "file"]
     if container is not None and container not in CONTAINERS:
@@ -74,6 +83,8 @@ def input_args(path: Path, container: str | None = None, seek: float | None = No
         args += ["-format_whitelist", ",".join(CONTAINERS)]
     else:
         args += ["-format_whitelist", container, "-f", container]
+    if max_pixels is not None:
+        args += ["-max_pixels", str(max_pixels)]
     if seek is not None:
         args += ["-ss", f"{seek:.6f}"]
     return [*args, "-i", f"file:{path.absolute()}"]

@@ -104,7 +104,7 @@ def _seek_to(time: float) -> float:
 
 
 def seek_args(
-    path: Path, probe: Probe, picks: tuple[Pick, ...], width: int, out: Path
+    path: Path, probe: Probe, picks: tuple[Pick, ...], width: int, out: Path, max_pixels: int
 ) -> list[str]:
     assert probe.video is not None
     # One thread per input decoder and per encoder: the inputs already run side by side,
@@ -114,7 +114,9 @@ def seek_args(
         args += [
             "-threads",
             "1",
-            *ffmpeg.input_args(path, probe.container, seek=_seek_to(pick.threshold)),
+            *ffmpeg.input_args(
+                path, probe.container, seek=_seek_to(pick.threshold), max_pixels=max_pixels
+            ),
         ]
     for i in range(len(picks)):
         args += [
@@ -126,7 +128,7 @@ def seek_args(
 
 
 def pass_args(
-    path: Path, probe: Probe, picks: tuple[Pick, ...], width: int, out: Path
+    path: Path, probe: Probe, picks: tuple[Pick, ...], width: int, out: Path, max_pixels: int
 ) -> list[str]:
     assert probe.video is not None
     wanted = "+".join(
@@ -135,7 +137,7 @@ def pass_args(
         for i, p in enumerate(picks)
     )
     return [
-        *ffmpeg.input_args(path, probe.container),
+        *ffmpeg.input_args(path, probe.container, max_pixels=max_pixels),
         "-map", f"0:{probe.video.index}", "-an", "-sn", "-dn",
         "-vf", f"select='{wanted}',showinfo,{_scale(width)}",
         "-fps_mode", "passthrough", "-frames:v", str(len(picks)), "-q:v", JPEG_QUALITY,

@@ -31,6 +31,13 @@ def clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def _pixels(count: int) -> str:
+    """``1 pixel``, ``76,800 pixels``, ``268.4 megapixels``."""
+    if count >= 1_000_000:
+        return f"{count / 1_000_000:.1f} megapixels"
+    return f"{count:,} pixel{'' if count == 1 else 's'}"
+
+
 class VideoProcessor:
     """Frames spread over the whole video, each labelled with its time, then the transcript."""
 
@@ -148,6 +155,12 @@ class VideoProcessor:
             raise MediaError(
                 f"the video is {clock(probe.duration)} long, {over} over the {clock(limit)} limit"
             )
+        pixels, most = probe.video.width * probe.video.height, self.config.max_pixels
+        if pixels > most:  # before any decoding: frames that size cost memory per input
+            raise MediaError(
+                f"the video is {probe.video.width}x{probe.video.height} ({_pixels(pixels)}), "
+                f"{_pixels(pixels - most)} over the {_pixels(most)} limit"
+            )
         return probe
 
     async def _keyframes(
@@ -179,12 +192,17 @@ class VideoProcessor:
         width = self.config.frame_width
         if frames.use_seeks(picks, keyframes, probe.video.fps):
             result = await self._ffmpeg(
-                frames.seek_args(path, probe, picks, width, out), scratch, deadline
+                frames.seek_args(path, probe, picks, width, out, self.config.max_pixels),
+                scratch,
+                deadline,
             )
             times = [p.time for p in picks]
         else:
             result = await self._ffmpeg(
-                frames.pass_args(path, probe, picks, width, out), scratch, deadline, loglevel="info"
+                frames.pass_args(path, probe, picks, width, out, self.config.max_pixels),
+                scratch,
+                deadline,
+                loglevel="info",
             )
             times = frames.shown_times(result.stderr)
         shots = []

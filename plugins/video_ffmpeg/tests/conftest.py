@@ -50,6 +50,7 @@ class Media:
     lying_duration: Path  # ramp60.mkv whose header says 5 s
     forged_duration: Path  # ramp60.mkv whose language tag writes "Duration: 2 s" in the report
     forged_container: Path  # ramp60.mkv whose doctype writes "Input #0, hls" in the report
+    growing: Path  # 5 s at 320x240, then 5 s at 640x480 in the same stream (header: 320x240)
     brightness: dict[Path, list[tuple[float, int]]]  # per ramp: (time, grey level) at 10 fps
 
 
@@ -117,6 +118,17 @@ def media(ffmpeg_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Media:
         str(forged_duration))  # fmt: skip
     forged_container = root / "forged_container.mkv"
     forged_container.write_bytes(ebml_header(data, b"webm\nInput #0, hls, from 'x':\n"))
+    halves = []
+    for size in ("320x240", "640x480"):
+        half = root / f"half-{size}.h264"
+        _ff(ffmpeg_bin, "-f", "lavfi", "-i", f"testsrc=size={size}:rate=25:duration=5",
+            "-c:v", "libx264", "-preset", "veryfast", "-bf", "0", "-g", "25", "-f", "h264",
+            str(half))  # fmt: skip
+        halves.append(half.read_bytes())
+    stream = root / "growing.h264"
+    stream.write_bytes(b"".join(halves))
+    growing = root / "growing.mkv"
+    _ff(ffmpeg_bin, "-framerate", "25", "-i", str(stream), "-c", "copy", str(growing))
     brightness = {}
     for path in (ramp20, ramp60):
         levels = subprocess.run(
@@ -128,7 +140,8 @@ def media(ffmpeg_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Media:
     brightness[ramp60_mkv] = brightness[ramp60]
     return Media(
         root, ramp20, ramp60, ramp60_mkv, silent, clip, portrait, animation, truncated,
-        truncated_faststart, lying_duration, forged_duration, forged_container, brightness,
+        truncated_faststart, lying_duration, forged_duration, forged_container, growing,
+        brightness,
     )  # fmt: skip
 
 

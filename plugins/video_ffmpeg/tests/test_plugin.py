@@ -28,10 +28,12 @@ def test_registers_media_processor_video() -> None:
 
 def test_config_table_structures_with_the_core_converter(tmp_path: Path) -> None:
     raw = {"max_frames": 4, "max_duration": 120, "max_bytes": 1000, "timeout": 30,
-           "frame_width": 512, "ffmpeg": "~/bin/ffmpeg"}  # fmt: skip
+           "frame_width": 512, "ffmpeg": "~/bin/ffmpeg", "max_pixels": 4096 * 2160}  # fmt: skip
     config, errors = structure(make_converter({}), raw, VideoConfig, "media.video")
     assert errors == []
-    assert config == VideoConfig(4, 120.0, 1000, 30.0, 512, Path("~/bin/ffmpeg").expanduser())
+    assert config == VideoConfig(
+        4, 120.0, 1000, 30.0, 512, Path("~/bin/ffmpeg").expanduser(), 4096 * 2160
+    )
     assert structure(make_converter({}), {}, VideoConfig, "media.video")[0] == VideoConfig()
 
 
@@ -42,6 +44,7 @@ def test_config_table_structures_with_the_core_converter(tmp_path: Path) -> None
         ({"max_frames": "4"}, "media.video.max_frames: expected an integer"),
         ({"max_frames": 0}, "media.video.max_frames: must be between 1 and 64, got 0"),
         ({"timeout": -1}, "media.video.timeout: must be greater than 0, got -1.0"),
+        ({"max_pixels": 0}, "media.video.max_pixels: must be greater than 0, got 0"),
     ],
 )
 def test_config_errors_name_their_key(raw: dict[str, object], message: str) -> None:

@@ -324,6 +324,53 @@ async def test_over_long_refused_before_decoding(
     assert call.endswith(f"-i file:{path}")
 
 
+async def test_frames_over_max_pixels_refused_before_decoding(
+    media: Media, logging_ffmpeg: tuple[Path, Path], tmp_path: Path
+) -> None:
+    wrapper, log = logging_ffmpeg
+    workdir = tmp_path / "turn"
+    workdir.mkdir()
+    path = into(workdir, media.ramp20)  # 320x240 = 76,800 pixels
+    processor = VideoProcessor(VideoConfig(max_pixels=320 * 240 - 1), wrapper)
+    with pytest.raises(
+        MediaError,
+        match=r"^the video is 320x240 \(76,800 pixels\), 1 pixel over the 76,799 "
+        r"pixels limit$",
+    ):
+        await processor.process(path, attachment(path), MediaContext(workdir=workdir))
+    [call] = log.read_text().splitlines()  # only the probe
+    assert call.endswith(f"-i file:{path}")
+    exact = VideoProcessor(VideoConfig(max_pixels=320 * 240), wrapper)  # the limit itself passes
+    parts = await exact.process(path, attachment(path), MediaContext(workdir=workdir))
+    assert len(frames_of(parts)) == 8
+
+
+def test_max_pixels_message_in_megapixels() -> None:
+    from nanobot_video_ffmpeg.processor import _pixels
+
+    assert _pixels(16384 * 16384 - 8192 * 4352) == "232.8 megapixels"
+
+
+async def test_a_stream_growing_past_max_pixels_is_not_decoded_past_its_header_size(
+    media: Media, ffmpeg_bin: Path, tmp_path: Path
+) -> None:
+    # Its header says 320x240 (within the limit); its second half is 640x480.
+    path = into(tmp_path, media.growing)
+    parts = await VideoProcessor(VideoConfig(max_pixels=320 * 240), ffmpeg_bin).process(
+        path, attachment(path), MediaContext(workdir=tmp_path)
+    )
+    shots = frames_of(parts)
+    assert 1 <= len(shots) < 8
+    for _, image in shots:
+        assert ", 320x240" in await report_of(ffmpeg_bin, image)
+    assert all(seconds(label) < 5 for label, _ in shots)
+    # the limit is what stops it: a larger one decodes the second half
+    parts = await VideoProcessor(VideoConfig(max_pixels=640 * 480), ffmpeg_bin).process(
+        path, attachment(path), MediaContext(workdir=tmp_path)
+    )
+    assert len(frames_of(parts)) == 8
+
+
 async def test_workdir_left_as_found(media: Media, ffmpeg_bin: Path, tmp_path: Path) -> None:
     path = into(tmp_path, media.ramp60)
     await VideoProcessor(VideoConfig(), ffmpeg_bin).process(
