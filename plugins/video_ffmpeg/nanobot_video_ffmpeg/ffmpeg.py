@@ -16,7 +16,8 @@ import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -141,3 +142,54 @@ async def run(
         deliver_cancel=_kill_group,
     )
     return Result(done.returncode, done.stdout, done.stderr.decode("utf-8", "replace"))
+
+
+MAX_LINE = 4096  # longer stdout lines are dropped unread (a framecrc line is ~60 bytes)
+
+
+async def each_line(
+    binary: Path,
+    args: Sequence[str],
+    on_line: Callable[[str], None],
+    *,
+    cwd: Path,
+    prefix: Sequence[str] = (),
+) -> int:
+    """Run ffmpeg like ``run``, handing each stdout line to ``on_line`` as it is written.
+
+    Memory stays bounded by one read and one line, however long the output:
+    for listings of millions of packets. stderr is discarded (``-loglevel
+    error``). Returns the exit status. Cancelling kills the group and reaps it.
+    """
+    command = [*prefix, str(binary), "-nostdin", "-hide_banner", "-loglevel", "error", *args]
+    async with trio.open_nursery() as nursery:
+        process: trio.Process = await nursery.start(
+            partial(
+                trio.run_process,
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                check=False,
+                cwd=cwd,
+                env=_ENV,
+                process_group=0,
+                deliver_cancel=_kill_group,
+            )
+        )
+        assert process.stdout is not None
+        tail = b""
+        skipping = False  # inside a line over MAX_LINE: drop it up to its end
+        async with process.stdout:
+            while chunk := await process.stdout.receive_some(65536):
+                *lines, rest = (tail + chunk).split(b"\n")
+                for line in lines:
+                    if not skipping:
+                        on_line(line.decode("ascii", "replace"))
+                    skipping = False
+                if len(rest) > MAX_LINE:
+                    rest, skipping = b"", True
+                tail = rest
+        if tail and not skipping:
+            on_line(tail.decode("ascii", "replace"))
+    return process.returncode if process.returncode is not None else -1

@@ -89,12 +89,13 @@ def _video_stream(index: int, rest: str) -> VideoStream:
     )
 
 
-def parse_keyframes(listing: str, *, from_dts: bool = False) -> list[float]:
-    """Key packet times (seconds, sorted) from a ``-f framecrc`` listing of one stream.
+class KeyframeLines:
+    """Key packet times from a ``-f framecrc`` listing of one stream, line by line.
 
     framecrc writes ``#tb 0: NUM/DEN`` and then one line per packet,
     ``stream, dts, pts, duration, size, crc``, with ``F=0x..`` appended only
-    when the packet is not a plain keyframe.
+    when the packet is not a plain keyframe. Nothing is kept per packet, so
+    the listing can be read as ffmpeg writes it.
 
     ``from_dts``: for a listing made with ``-discard nokey`` by the mov demuxer,
     whose pts are wrong for every packet after a skipped one (its composition
@@ -103,22 +104,34 @@ def parse_keyframes(listing: str, *, from_dts: bool = False) -> list[float]:
     keep constant. Were it not, a seek would land a keyframe early and decode
     more, and the frame would still be the one at the time it is labelled with.
     """
-    base: Fraction | None = None
-    delay: int | None = None
-    times: list[float] = []
-    for line in listing.splitlines():
+
+    def __init__(self, *, from_dts: bool = False) -> None:
+        self.from_dts = from_dts
+        self.base: Fraction | None = None
+        self.delay: int | None = None
+
+    def key_time(self, line: str) -> float | None:
+        """The packet's time when ``line`` is a key packet of stream 0, else ``None``."""
         if line.startswith("#tb 0:"):
             num, _, den = line.partition(":")[2].strip().partition("/")
-            base = Fraction(int(num), int(den))
-            continue
-        if base is None or not line.startswith("0,"):
-            continue
+            if num.isdigit() and den.isdigit() and int(den):
+                self.base = Fraction(int(num), int(den))
+            return None
+        if self.base is None or not line.startswith("0,"):
+            return None
         fields = [f.strip() for f in line.split(",")]
         if len(fields) < 6 or not all(f.lstrip("-").isdigit() for f in fields[1:3]):
-            continue
+            return None
         dts, pts = int(fields[1]), int(fields[2])
-        if delay is None:
-            delay = max(pts - dts, 0)
-        if "F=" not in line:
-            times.append(float((dts + delay if from_dts else pts) * base))
-    return sorted(set(times))
+        if self.delay is None:
+            self.delay = max(pts - dts, 0)
+        if "F=" in line:
+            return None
+        return float((dts + self.delay if self.from_dts else pts) * self.base)
+
+
+def parse_keyframes(listing: str, *, from_dts: bool = False) -> list[float]:
+    """Every key packet time (seconds, sorted) of a whole listing: see ``KeyframeLines``."""
+    lines = KeyframeLines(from_dts=from_dts)
+    times = {t for line in listing.splitlines() if (t := lines.key_time(line)) is not None}
+    return sorted(times)

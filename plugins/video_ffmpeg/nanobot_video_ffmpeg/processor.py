@@ -18,7 +18,7 @@ from nanobot_core.protocols import MediaContext
 
 from . import audio, ffmpeg, frames
 from .config import VideoConfig
-from .probe import Probe, parse_keyframes, parse_report
+from .probe import KeyframeLines, Probe, parse_report
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,11 @@ class VideoProcessor:
             return self.config.max_frames
         return max(1, min(self.config.max_frames, math.floor(probe.duration * probe.video.fps)))
 
+    def _too_slow(self) -> MediaError:
+        return MediaError(
+            f"processing the video took longer than {self.config.timeout:g} s; ffmpeg was stopped"
+        )
+
     async def _ffmpeg(
         self, args: list[str], scratch: Path, deadline: float, loglevel: str = "error"
     ) -> ffmpeg.Result:
@@ -128,9 +133,7 @@ class VideoProcessor:
                 self.binary, args, cwd=scratch, loglevel=loglevel, prefix=self.prefix
             )
         assert scope.cancelled_caught
-        raise MediaError(
-            f"processing the video took longer than {self.config.timeout:g} s; ffmpeg was stopped"
-        )
+        raise self._too_slow()
 
     async def _probe(self, path: Path, name: str, scratch: Path, deadline: float) -> Probe:
         report = await self._ffmpeg(ffmpeg.input_args(path), scratch, deadline, loglevel="info")
@@ -164,28 +167,40 @@ class VideoProcessor:
         return probe
 
     async def _keyframes(
-        self, path: Path, probe: Probe, scratch: Path, deadline: float
+        self, path: Path, probe: Probe, count: int, scratch: Path, deadline: float
     ) -> list[float]:
-        assert probe.video is not None
+        """The keyframe times the plan for ``count`` frames can use (``KeptKeyframes``).
+
+        The listing is read as ffmpeg writes it and only a few times are kept:
+        a file of tiny packets (a 100 MB file can hold millions) costs no memory.
+        """
+        assert probe.video is not None and probe.duration is not None
         # Demux only, no decoding. For mov/mp4, ``-discard nokey`` makes the demuxer skip
-        # every other packet unread: 4x faster on a 10-minute clip (see parse_keyframes).
+        # every other packet unread: 4x faster on a 10-minute clip (see KeyframeLines).
         quick = probe.container == "mov"
-        listing = await self._ffmpeg(
-            [
-                *(["-discard", "nokey"] if quick else []),
-                *ffmpeg.input_args(path, probe.container),
-                *("-map", f"0:{probe.video.index}", "-c", "copy", "-f", "framecrc", "-"),
-            ],
-            scratch,
-            deadline,
-        )
-        return parse_keyframes(listing.stdout.decode("ascii", "replace"), from_dts=quick)
+        lines = KeyframeLines(from_dts=quick)
+        kept = frames.KeptKeyframes(probe.duration, count)
+
+        def on_line(line: str) -> None:
+            if (time := lines.key_time(line)) is not None:
+                kept.add(time)
+
+        args = [
+            *(["-discard", "nokey"] if quick else []),
+            *ffmpeg.input_args(path, probe.container),
+            *("-map", f"0:{probe.video.index}", "-c", "copy", "-f", "framecrc", "-"),
+        ]
+        with trio.move_on_at(deadline) as scope:
+            await ffmpeg.each_line(self.binary, args, on_line, cwd=scratch, prefix=self.prefix)
+            return kept.times()
+        assert scope.cancelled_caught
+        raise self._too_slow()
 
     async def _frames(
         self, path: Path, name: str, probe: Probe, count: int, scratch: Path, deadline: float
     ) -> list[tuple[float, bytes]]:
         assert probe.video is not None and probe.duration is not None
-        keyframes = await self._keyframes(path, probe, scratch, deadline)
+        keyframes = await self._keyframes(path, probe, count, scratch, deadline)
         picks = frames.plan(probe.duration, count, keyframes, probe.video.fps)
         out = scratch / "frames"
         await trio.Path(out).mkdir()

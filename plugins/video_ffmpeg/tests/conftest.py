@@ -51,6 +51,7 @@ class Media:
     forged_duration: Path  # ramp60.mkv whose language tag writes "Duration: 2 s" in the report
     forged_container: Path  # ramp60.mkv whose doctype writes "Input #0, hls" in the report
     growing: Path  # 5 s at 320x240, then 5 s at 640x480 in the same stream (header: 320x240)
+    many_packets: Path  # 60 s of 16x16 raw frames at 1000 fps in Matroska: 60,000 key packets
     brightness: dict[Path, list[tuple[float, int]]]  # per ramp: (time, grey level) at 10 fps
 
 
@@ -129,6 +130,9 @@ def media(ffmpeg_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Media:
     stream.write_bytes(b"".join(halves))
     growing = root / "growing.mkv"
     _ff(ffmpeg_bin, "-framerate", "25", "-i", str(stream), "-c", "copy", str(growing))
+    many_packets = root / "many_packets.mkv"
+    _ff(ffmpeg_bin, "-f", "lavfi", "-i", "color=c=gray:s=16x16:r=1000:d=60,format=gray",
+        "-c:v", "rawvideo", str(many_packets))  # fmt: skip
     brightness = {}
     for path in (ramp20, ramp60):
         levels = subprocess.run(
@@ -141,7 +145,7 @@ def media(ffmpeg_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Media:
     return Media(
         root, ramp20, ramp60, ramp60_mkv, silent, clip, portrait, animation, truncated,
         truncated_faststart, lying_duration, forged_duration, forged_container, growing,
-        brightness,
+        many_packets, brightness,
     )  # fmt: skip
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -369,6 +370,31 @@ async def test_a_stream_growing_past_max_pixels_is_not_decoded_past_its_header_s
         path, attachment(path), MediaContext(workdir=tmp_path)
     )
     assert len(frames_of(parts)) == 8
+
+
+async def test_keyframe_listing_of_many_packets_is_read_in_bounded_memory(
+    media: Media, ffmpeg_bin: Path, tmp_path: Path
+) -> None:
+    path = into(tmp_path, media.many_packets)
+    listing = await trio.run_process(
+        [str(ffmpeg_bin), "-nostdin", "-loglevel", "error", "-i", str(path),
+         "-map", "0:0", "-c", "copy", "-f", "framecrc", "-"],
+        capture_stdout=True,
+    )  # fmt: skip
+    assert listing.stdout.count(b"\n0,") == 60_000  # every packet a keyframe
+    assert len(listing.stdout) > 3_400_000
+    del listing
+    processor = VideoProcessor(VideoConfig(), ffmpeg_bin)
+    tracemalloc.start()
+    try:
+        parts = await processor.process(path, attachment(path), MediaContext(workdir=tmp_path))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    labels = [seconds(label) for label, _ in frames_of(parts)]
+    assert labels == [4, 11, 19, 26, 34, 41, 49, 56]  # the keyframes nearest each slot's middle
+    # Holding the listing (bytes, text, lines) took ~13 MB here; it is read as written.
+    assert peak < 1_000_000, peak
 
 
 async def test_workdir_left_as_found(media: Media, ffmpeg_bin: Path, tmp_path: Path) -> None:
