@@ -33,9 +33,9 @@ WAV = ["-c:a", "pcm_s16le", "-f", "wav"]
 def audio_args(path: Path, probe: Probe, out: Path, codec: list[str]) -> list[str]:
     """The track, cut at the duration that was checked against ``max_duration``: a header
     may claim 5 s for an hour of audio, and the transcriber would be paid for the hour."""
-    assert probe.audio_index is not None and probe.duration is not None
+    assert probe.audio and probe.duration is not None
     return [
         *ffmpeg.input_args(path, probe.container),
-        "-map", f"0:{probe.audio_index}", "-vn", "-sn", "-dn", "-t", f"{probe.duration:.3f}",
+        "-map", "0:a:0", "-vn", "-sn", "-dn", "-t", f"{probe.duration:.3f}",
         "-ac", "1", "-ar", "16000", *codec, "-n", str(out),
     ]  # fmt: skip

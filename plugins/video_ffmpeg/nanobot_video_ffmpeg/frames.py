@@ -172,7 +172,7 @@ def seek_args(
         ]
     for i in range(len(picks)):
         args += [
-            "-map", f"{i}:{probe.video.index}", "-an", "-sn", "-dn",
+            "-map", f"{i}:V:0", "-an", "-sn", "-dn",
             "-frames:v", "1", "-vf", _scale(width), "-q:v", JPEG_QUALITY, "-threads", "1",
             "-f", "mjpeg", "-n", str(out / f"frame-{i:02d}.jpg"),
         ]  # fmt: skip
@@ -190,7 +190,7 @@ def pass_args(
     )
     return [
         *ffmpeg.input_args(path, probe.container, max_pixels=max_pixels),
-        "-map", f"0:{probe.video.index}", "-an", "-sn", "-dn",
+        "-map", "0:V:0", "-an", "-sn", "-dn",
         "-vf", f"select='{wanted}',showinfo,{_scale(width)}",
         "-fps_mode", "passthrough", "-frames:v", str(len(picks)), "-q:v", JPEG_QUALITY,
         "-f", "image2", "-start_number", "0", "-n", str(out / "frame-%02d.jpg"),

@@ -26,7 +26,6 @@ _FPS = re.compile(r", (?P<fps>\d+(?:\.\d+)?k?) (?:fps|tbr)\b")
 
 @frozen
 class VideoStream:
-    index: int
     width: int
     height: int
     fps: float | None
@@ -34,23 +33,56 @@ class VideoStream:
 
 @frozen
 class Probe:
-    """The parts of ffmpeg's report the processor uses."""
+    """The parts of ffmpeg's report the processor uses.
+
+    The video is the first stream that is not a cover picture (``0:V:0``), the
+    audio the first audio stream (``0:a:0``): later calls name them so, never
+    by an index read from the report.
+    """
 
     container: str  # the demuxer's short name, to force it in later calls
     duration: float | None
     video: VideoStream | None
-    audio_index: int | None
+    audio: bool
 
 
-def parse_report(report: str) -> Probe | None:
-    """Read ``ffmpeg -i`` stderr; ``None`` when ffmpeg did not open the file as a container."""
+# The probe's output: the chosen streams copied to framecrc for an instant (-t 0). Its
+# header is written by ffmpeg from the streams' parameters, one "#key N: value" a line,
+# with no text from the file in it: which streams exist, and the video's size.
+PROBE_OUTPUT = ["-map", "0:V:0?", "-map", "0:a:0?", "-c", "copy", "-t", "0", "-f", "framecrc", "-"]
+_HEADER = re.compile(r"^#(?P<key>media_type|dimensions) (?P<n>\d+): (?P<value>\S+)$")
+_DIMENSIONS = re.compile(r"^(\d{1,5})x(\d{1,5})$")
+
+
+def parse_report(report: str, header: str) -> Probe | None:
+    """Read ``ffmpeg -i`` stderr and the framecrc ``header`` of ``PROBE_OUTPUT``;
+    ``None`` when ffmpeg did not open the file as a container.
+
+    A stream's language tag is printed raw in the report, so a tag holding a
+    newline can add a fake ``Stream #0:N: Video:`` line or break the real one.
+    The streams and the video's size therefore come from ``header`` only; the
+    report gives the container and duration (which precede every tag), and the
+    frame rate and rotation of the video's line only when a line agrees with
+    the header's size (a forged one may; both only shape the plan, see docs).
+    """
+    types: dict[int, str] = {}
+    sizes: dict[int, tuple[int, int]] = {}
+    for line in header.splitlines():
+        if m := _HEADER.match(line):
+            if m["key"] == "media_type":
+                types[int(m["n"])] = m["value"]
+            elif d := _DIMENSIONS.match(m["value"]):
+                sizes[int(m["n"])] = (int(d[1]), int(d[2]))
+    has_video = types.get(0) == "video"
+    audio = "audio" in types.values()
     container = None
     duration: float | None = None
-    video: VideoStream | None = None
-    audio_index: int | None = None
+    lines: list[tuple[VideoStream, int]] = []  # video lines of the report, with a rotation
     timed = False
-    in_video = False  # the lines below the chosen video stream's line (its side data)
+    in_video = False  # the lines below a video stream's line (its side data)
     for line in report.splitlines():
+        if line.startswith(("Stream mapping:", "Output #")):
+            break  # the output's lines repeat the tags
         if container is None and (m := _INPUT.match(line)):
             container = m["names"].split(",")[0]
         elif not timed and (m := _DURATION.match(line)):
@@ -58,23 +90,28 @@ def parse_report(report: str) -> Probe | None:
             if m["s"] is not None:
                 duration = int(m["h"]) * 3600 + int(m["m"]) * 60 + float(m["s"])
         elif m := _STREAM.match(line):
-            in_video = False
-            if m["type"] == "Audio":
-                audio_index = int(m["index"]) if audio_index is None else audio_index
-            elif video is None and "(attached pic)" not in m["rest"]:
-                video = _video_stream(int(m["index"]), m["rest"])
-                in_video = True
-        elif in_video and video is not None and (m := _ROTATION.match(line)):
-            if round(float(m[1])) % 180 == 90:  # ffmpeg turns the frames upright
-                video = VideoStream(video.index, video.height, video.width, video.fps)
+            in_video = m["type"] == "Video" and "(attached pic)" not in m["rest"]
+            if in_video:
+                lines.append((_video_stream(m["rest"]), 0))
+        elif in_video and (m := _ROTATION.match(line)):
+            lines[-1] = (lines[-1][0], round(float(m[1])))
         elif not line.startswith("    "):
             in_video = False
     if container is None:
         return None
-    return Probe(container, duration, video, audio_index)
+    video = None
+    if has_video:
+        width, height = sizes.get(0, (0, 0))
+        video = VideoStream(width, height, None)
+        for said, rotation in lines:
+            if (said.width, said.height) == (width, height):
+                upright = rotation % 180 == 90  # ffmpeg turns the frames upright
+                video = VideoStream(*((height, width) if upright else (width, height)), said.fps)
+                break
+    return Probe(container, duration, video, audio)
 
 
-def _video_stream(index: int, rest: str) -> VideoStream:
+def _video_stream(rest: str) -> VideoStream:
     size = _SIZE.search(rest)
     fps = _FPS.search(rest)
     rate = None
@@ -82,7 +119,6 @@ def _video_stream(index: int, rest: str) -> VideoStream:
         text = fps["fps"]
         rate = float(text[:-1]) * 1000 if text.endswith("k") else float(text)
     return VideoStream(
-        index=index,
         width=int(size["w"]) if size else 0,
         height=int(size["h"]) if size else 0,
         fps=rate if rate and rate > 0 else None,

@@ -18,7 +18,7 @@ from nanobot_core.protocols import MediaContext
 
 from . import audio, ffmpeg, frames
 from .config import VideoConfig
-from .probe import KeyframeLines, Probe, parse_report
+from .probe import PROBE_OUTPUT, KeyframeLines, Probe, parse_report
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class VideoProcessor:
         # a 10-minute clip; see the benchmark).
         wanted = self._frame_count(probe)
         shots = await self._frames(path, name, probe, wanted, scratch, deadline)
-        if probe.audio_index is None:
+        if not probe.audio:
             note = "No transcript: the video has no audio track."
         elif context.transcribe is None:
             note = "No transcript: no transcriber is configured."
@@ -136,8 +136,10 @@ class VideoProcessor:
         raise self._too_slow()
 
     async def _probe(self, path: Path, name: str, scratch: Path, deadline: float) -> Probe:
-        report = await self._ffmpeg(ffmpeg.input_args(path), scratch, deadline, loglevel="info")
-        probe = parse_report(report.stderr)
+        report = await self._ffmpeg(
+            [*ffmpeg.input_args(path), *PROBE_OUTPUT], scratch, deadline, loglevel="info"
+        )
+        probe = parse_report(report.stderr, report.stdout.decode("ascii", "replace"))
         if probe is None or probe.container not in ffmpeg.CONTAINERS:
             log.debug("ffmpeg could not open %s: %s", name, report.stderr[-2000:])
             # A real container whose index or data is cut off, not a guess on some other file.
@@ -188,7 +190,7 @@ class VideoProcessor:
         args = [
             *(["-discard", "nokey"] if quick else []),
             *ffmpeg.input_args(path, probe.container),
-            *("-map", f"0:{probe.video.index}", "-c", "copy", "-f", "framecrc", "-"),
+            *("-map", "0:V:0", "-c", "copy", "-f", "framecrc", "-"),
         ]
         with trio.move_on_at(deadline) as scope:
             await ffmpeg.each_line(self.binary, args, on_line, cwd=scratch, prefix=self.prefix)

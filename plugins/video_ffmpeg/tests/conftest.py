@@ -51,6 +51,7 @@ class Media:
     forged_duration: Path  # ramp60.mkv whose language tag writes "Duration: 2 s" in the report
     forged_container: Path  # ramp60.mkv whose doctype writes "Input #0, hls" in the report
     growing: Path  # 5 s at 320x240, then 5 s at 640x480 in the same stream (header: 320x240)
+    forged_stream: Path  # clip.mp4 in Matroska whose language tags fake a 16x16 video line
     many_packets: Path  # 60 s of 16x16 raw frames at 1000 fps in Matroska: 60,000 key packets
     brightness: dict[Path, list[tuple[float, int]]]  # per ramp: (time, grey level) at 10 fps
 
@@ -130,6 +131,14 @@ def media(ffmpeg_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Media:
     stream.write_bytes(b"".join(halves))
     growing = root / "growing.mkv"
     _ff(ffmpeg_bin, "-framerate", "25", "-i", str(stream), "-c", "copy", str(growing))
+    # Audio first; its language writes a fake 16x16 video line, the video's language breaks
+    # the real line in two, both ending inside an indented metadata line.
+    forged_stream = root / "forged_stream.mkv"
+    _ff(ffmpeg_bin, "-i", str(clip), "-map", "0:a", "-map", "0:v", "-c", "copy",
+        "-metadata:s:a:0", "language=eng): Audio: aac\n  Stream #0:1: Video: h264, 16x16, 1 fps"
+        "\n      title           ",
+        "-metadata:s:v:0", "language=und\n    Metadata:\n      comment         ",
+        str(forged_stream))  # fmt: skip
     many_packets = root / "many_packets.mkv"
     _ff(ffmpeg_bin, "-f", "lavfi", "-i", "color=c=gray:s=16x16:r=1000:d=60,format=gray",
         "-c:v", "rawvideo", str(many_packets))  # fmt: skip
@@ -145,7 +154,7 @@ def media(ffmpeg_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Media:
     return Media(
         root, ramp20, ramp60, ramp60_mkv, silent, clip, portrait, animation, truncated,
         truncated_faststart, lying_duration, forged_duration, forged_container, growing,
-        many_packets, brightness,
+        forged_stream, many_packets, brightness,
     )  # fmt: skip
 
 

@@ -33,38 +33,59 @@ Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'file:/tmp/x/clip.mp4':
   Stream #0:2: Video: mjpeg (Baseline), yuvj420p, 300x300, 90k tbr, 90k tbn (attached pic)
 At least one output file must be specified
 """
+HEADER = """\
+#tb 0: 1/30000
+#media_type 0: video
+#codec_id 0: h264
+#dimensions 0: 1280x720
+#sar 0: 1/1
+#tb 1: 1/44100
+#media_type 1: audio
+"""
 
 
 def test_report_gives_container_duration_and_streams() -> None:
-    assert parse_report(REPORT) == Probe(
+    assert parse_report(REPORT, HEADER) == Probe(
         container="mov",
         duration=125.5,
-        video=VideoStream(index=0, width=1280, height=720, fps=29.97),
-        audio_index=1,
+        video=VideoStream(width=1280, height=720, fps=29.97),
+        audio=True,
     )
 
 
-def test_metadata_cannot_pose_as_a_stream() -> None:
-    report = REPORT.replace("  Stream #0:0[0x1](und): Video", "  Stream #0:0[0x1](und): Data")
-    probe = parse_report(report)
-    assert probe is not None and probe.video is None  # the cover picture is not the video
+def test_streams_come_from_the_header_not_the_report() -> None:
+    # no video in the header (the cover picture is not mapped): the report's lines are not used
+    probe = parse_report(REPORT, "#tb 0: 1/44100\n#media_type 0: audio\n")
+    assert probe == Probe("mov", 125.5, None, audio=True)
+    # a report line whose size is not the header's gives no frame rate
+    probe = parse_report(REPORT, HEADER.replace("1280x720", "640x360"))
+    assert probe is not None and probe.video == VideoStream(640, 360, None)
+    probe = parse_report(REPORT, HEADER.split("#tb 1")[0])
+    assert probe is not None and not probe.audio
+
+
+def test_output_lines_of_the_report_are_not_read() -> None:
+    output = "Stream mapping:\n  Stream #0:0 -> #0:0 (copy)\nOutput #0, framecrc, to 'pipe:':\n"
+    report = REPORT.replace("  Stream #0:0[0x1](und): Video", output + "  Stream #0:0[0x1]: Video")
+    probe = parse_report(report, HEADER)
+    assert probe is not None and probe.video == VideoStream(1280, 720, None)
 
 
 def test_rotated_video_reports_the_upright_size() -> None:
     side_data = "    Side data:\n      Display Matrix: rotation of -90.00 degrees\n"
     marker = "  Stream #0:1[0x2](und): Audio"
-    probe = parse_report(REPORT.replace(marker, side_data + marker))
+    probe = parse_report(REPORT.replace(marker, side_data + marker), HEADER)
     assert probe is not None and probe.video is not None
     assert (probe.video.width, probe.video.height) == (720, 1280)
     # side data of another stream does not count
-    probe = parse_report(REPORT.replace("At least one", side_data + "At least one"))
+    probe = parse_report(REPORT.replace("At least one", side_data + "At least one"), HEADER)
     assert probe is not None and probe.video is not None
     assert (probe.video.width, probe.video.height) == (1280, 720)
 
 
 def test_no_container_and_unknown_duration() -> None:
-    assert parse_report("notes.mp4: Invalid data found when processing input\n") is None
-    probe = parse_report(REPORT.replace("Duration: 00:02:05.50", "Duration: N/A"))
+    assert parse_report("notes.mp4: Invalid data found when processing input\n", "") is None
+    probe = parse_report(REPORT.replace("Duration: 00:02:05.50", "Duration: N/A"), HEADER)
     assert probe is not None and probe.duration is None
 
 

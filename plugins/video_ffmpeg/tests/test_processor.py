@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import trio
 from nanobot_video_ffmpeg import VideoConfig, VideoProcessor
+from nanobot_video_ffmpeg.probe import PROBE_OUTPUT
 
 from nanobot_core import (
     Activity,
@@ -322,7 +323,7 @@ async def test_over_long_refused_before_decoding(
     with pytest.raises(MediaError, match=r"^the video is 0:20 long, 0:08 over the 0:12 limit$"):
         await processor.process(path, attachment(path), MediaContext(workdir=workdir))
     [call] = log.read_text().splitlines()  # only the probe: an input and no output
-    assert call.endswith(f"-i file:{path}")
+    assert call.endswith(f"-i file:{path} {' '.join(PROBE_OUTPUT)}")
 
 
 async def test_frames_over_max_pixels_refused_before_decoding(
@@ -340,7 +341,7 @@ async def test_frames_over_max_pixels_refused_before_decoding(
     ):
         await processor.process(path, attachment(path), MediaContext(workdir=workdir))
     [call] = log.read_text().splitlines()  # only the probe
-    assert call.endswith(f"-i file:{path}")
+    assert call.endswith(f"-i file:{path} {' '.join(PROBE_OUTPUT)}")
     exact = VideoProcessor(VideoConfig(max_pixels=320 * 240), wrapper)  # the limit itself passes
     parts = await exact.process(path, attachment(path), MediaContext(workdir=workdir))
     assert len(frames_of(parts)) == 8

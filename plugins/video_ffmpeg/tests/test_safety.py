@@ -250,6 +250,31 @@ async def test_a_stream_tag_cannot_shorten_the_duration_checked(
         )
 
 
+async def test_a_stream_tag_cannot_forge_or_hide_the_video_stream(
+    media: Media, ffmpeg_bin: Path, tmp_path: Path
+) -> None:
+    plain = await trio.run_process(
+        [str(ffmpeg_bin), "-hide_banner", "-i", str(media.forged_stream)],
+        capture_stderr=True, check=False,
+    )  # fmt: skip
+    report = plain.stderr.decode()
+    # the forgery is real: a fake stream line at ffmpeg's own indentation, the real one broken
+    assert "\n  Stream #0:1: Video: h264, 16x16, 1 fps\n" in report
+    assert not re.search(r"^  Stream #0:1.*: Video: .*640x360", report, re.M)
+    path = into(tmp_path, media.forged_stream)
+    # the size checked is the real one: 640x360 is over a limit 16x16 would pass
+    with pytest.raises(MediaError, match=r"^the video is 640x360 \(230,400 pixels\), 1 pixel"):
+        await VideoProcessor(VideoConfig(max_pixels=640 * 360 - 1), ffmpeg_bin).process(
+            path, attachment(path), MediaContext(workdir=tmp_path)
+        )
+    parts = await VideoProcessor(VideoConfig(), ffmpeg_bin).process(
+        path, attachment(path), MediaContext(workdir=tmp_path)
+    )
+    header = parts[0]
+    assert isinstance(header, TextPart)
+    assert header.text.startswith("Video forged_stream.mkv: 0:08 long, 640x360; 8 frames")
+
+
 async def test_audio_sent_for_transcription_stops_at_the_duration_checked(
     media: Media, ffmpeg_bin: Path, tmp_path: Path
 ) -> None:
