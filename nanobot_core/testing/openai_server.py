@@ -546,22 +546,20 @@ class _Handler(BaseHTTPRequestHandler):
                     while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                         pass  # trailers
                     return
-                remaining = size
-                while remaining:
-                    data = self.rfile.read(min(remaining, 65536))
-                    if not data:
-                        raise _PeerGone
-                    remaining -= len(data)
-                    yield data
+                yield from self._read_exactly(size)
                 self.rfile.readline()
         else:
-            remaining = int(self.headers.get("content-length") or 0)
-            while remaining:
-                data = self.rfile.read(min(remaining, 65536))
-                if not data:
-                    raise _PeerGone
-                remaining -= len(data)
-                yield data
+            yield from self._read_exactly(int(self.headers.get("content-length") or 0))
+
+    def _read_exactly(self, size: int) -> Iterator[bytes]:
+        """``size`` bytes of the body in pieces of at most 64 KiB; a short read is _PeerGone."""
+        remaining = size
+        while remaining:
+            data = self.rfile.read(min(remaining, 65536))
+            if not data:
+                raise _PeerGone
+            remaining -= len(data)
+            yield data
 
     def _wait(self, seconds: float | None) -> None:
         """Sleep ``seconds`` (``None``: forever); raise ``_PeerGone`` if the client leaves."""
