@@ -85,7 +85,8 @@ config_option = click.option(
     "-c",
     "--config",
     "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    # No checks by click: they exit 2; nanobot's own say why in one line and exit 1.
+    type=click.Path(readable=False, path_type=Path),
     help="Config file (else $NANOBOT_CONFIG, ./nanobot.toml, the user config dir).",
 )
 

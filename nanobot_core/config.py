@@ -7,6 +7,8 @@ key path; secrets are resolved at load and never shown.
 
 from __future__ import annotations
 
+import codecs
+import math
 import os
 import re
 import tomllib
@@ -28,6 +30,12 @@ FILE_NAME = "nanobot.toml"
 
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+\s*)?(second|minute|hour|day)s?\s*$")
+_RATE_MAX = 10**9  # counts and periods past this are typos, and their ratio stays a usable float
+
+# Integers go to SQLite, trio and the C library: all of them take a signed 64-bit value.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+MAX_FILE_BYTES = 1_000_000  # a config file; the starter is ~5 KB
+MAX_DEPTH = 32  # tables and lists inside each other; no real config needs more than 5
 
 
 @frozen
@@ -45,6 +53,8 @@ class Rate:
                 f'expected "N/PERIOD" such as "30/minute" or "3/5 minutes", got {text!r}'
             )
         count, multiple, unit = match.groups()
+        if max(int(count[:12]), int((multiple or "1").strip()[:12])) > _RATE_MAX:
+            raise ValueError(f"a rate's count and period are at most {_RATE_MAX:,}, got {text!r}")
         period = int(multiple or 1) * _PERIODS[unit]
         if int(count) < 1 or period < 1:
             raise ValueError(f"a rate needs a count and a period of at least 1, got {text!r}")
@@ -62,13 +72,21 @@ class FieldError(ValueError):
         self.field_name = field_name
 
 
+def _finite(attribute: attrs.Attribute[Any], value: float) -> None:
+    """NaN passes every comparison test and infinity overflows deadlines: both are refused."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise FieldError(attribute.name, f"must be a finite number, got {value}")
+
+
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value <= 0:
+    _finite(attribute, value)
+    if not value > 0:
         raise FieldError(attribute.name, f"must be greater than 0, got {value}")
 
 
 def _not_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value < 0:
+    _finite(attribute, value)
+    if not value >= 0:
         raise FieldError(attribute.name, f"must be 0 or more, got {value}")
 
 
@@ -187,7 +205,9 @@ def find_config(explicit: Path | None, env: Mapping[str, str], cwd: Path) -> Pat
     for named in (explicit, env.get(ENV_CONFIG) or None):
         if named is not None:
             path = Path(named).expanduser()
-            if not path.is_file():
+            if path.is_dir():
+                raise ConfigError(f"config file {path} is a directory")
+            if not path.exists():
                 raise ConfigError(f"config file not found: {path}")
             return path
     for candidate in (cwd / FILE_NAME, Path(platformdirs.user_config_dir("nanobot")) / FILE_NAME):
@@ -197,23 +217,83 @@ def find_config(explicit: Path | None, env: Mapping[str, str], cwd: Path) -> Pat
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a config file: UTF-8 TOML of at most ``MAX_FILE_BYTES``, nested ``MAX_DEPTH`` deep.
+
+    Every problem is one ``ConfigError`` line naming the file.
+    """
+    text = _read_text(path)
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except OSError as error:
-        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError as error:  # a number tomllib cannot convert, such as a 5,000-digit one
+        raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    where = _too_deep(raw)
+    if where is not None:
+        raise ConfigError(f"{path}: {where}: nested more than {MAX_DEPTH} levels deep")
+    return raw
+
+
+def _read_text(path: Path) -> str:
+    try:
+        if not path.is_file():  # a FIFO or a device would be read forever
+            raise ConfigError(f"cannot read config file {path}: not a regular file")
+        with path.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(f"config file {path} is larger than {MAX_FILE_BYTES:,} bytes")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ConfigError(f"{path}: the file is UTF-16; save it as UTF-8")
+    try:
+        return data.decode("utf-8-sig")  # a UTF-8 byte-order mark (Windows Notepad) is fine
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ConfigError(
+            f"{path}: line {line}: not UTF-8 text (byte 0x{data[error.start]:02x});"
+            " save the file as UTF-8"
+        ) from None
+
+
+def _too_deep(raw: Any) -> str | None:
+    """The key path of the first value nested past ``MAX_DEPTH``, found without recursion."""
+    stack: list[tuple[Any, str, int]] = [(raw, "top level", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return where
+        if isinstance(value, dict):
+            prefix = "" if depth == 0 else f"{where}."
+            stack += [(v, f"{prefix}{k}", depth + 1) for k, v in value.items()]
+        elif isinstance(value, list):
+            stack += [(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+    return None
 
 
 DEFAULT_TABLES: dict[str, Any] = {"channels": {"console": {}}}
 
 
+def resolve_path(value: str, base: Path | None) -> Path:
+    """``~`` expanded; a relative path is taken from ``base`` (the config file's folder)."""
+    path = Path(value).expanduser()
+    if base is None or path.is_absolute():
+        return path
+    return Path(os.path.normpath(Path(os.path.abspath(base)) / path))
+
+
 # --- structuring ---------------------------------------------------------------------
 
 
-def make_converter(env: Mapping[str, str]) -> cattrs.Converter:
-    """A strict converter: unknown keys are errors, no ``"4"`` → 4, no ``"yes"`` → True."""
+def make_converter(env: Mapping[str, str], base: Path | None = None) -> cattrs.Converter:
+    """A strict converter: unknown keys are errors, no ``"4"`` → 4, no ``"yes"`` → True.
+
+    Numbers must be usable: integers fit in 64 bits, floats are finite. Relative
+    paths (``Path`` fields and ``{ file = ... }`` secrets) are taken relative to
+    ``base``, the config file's folder; ``~`` is expanded.
+    """
     converter = cattrs.Converter(forbid_extra_keys=True)
 
     def exact(kind: type, label: str) -> Any:
@@ -224,14 +304,27 @@ def make_converter(env: Mapping[str, str]) -> cattrs.Converter:
 
         return hook
 
+    def integer(value: Any, _: type) -> int:
+        if type(value) is not int:
+            raise ValueError(f"expected an integer, got {_describe(value)}")
+        if not INT_MIN <= value <= INT_MAX:
+            raise ValueError(f"must be between {INT_MIN} and {INT_MAX}, got {value}")
+        return value
+
     converter.register_structure_hook(bool, exact(bool, "true or false"))
-    converter.register_structure_hook(int, exact(int, "an integer"))
+    converter.register_structure_hook(int, integer)
     converter.register_structure_hook(str, exact(str, "a string"))
 
     def number(value: Any, _: type) -> float:
         if type(value) not in (int, float):
             raise ValueError(f"expected a number, got {_describe(value)}")
-        return float(value)
+        try:
+            result = float(value)
+        except OverflowError:  # an integer with more than 308 digits
+            raise ValueError("must be a finite number, got an integer past 1e308") from None
+        if not math.isfinite(result):  # TOML's nan and inf, and 1e400, which reads as inf
+            raise ValueError(f"must be a finite number, got {result}")
+        return result
 
     converter.register_structure_hook(float, number)
 
@@ -240,10 +333,13 @@ def make_converter(env: Mapping[str, str]) -> cattrs.Converter:
             raise ValueError(f"expected a path, got {_describe(value)}")
         if not value:
             raise ValueError("expected a path, got an empty string")
-        return Path(value).expanduser()
+        return resolve_path(value, base)
 
     converter.register_structure_hook(Path, path)
-    converter.register_structure_hook(Secret, lambda value, _: structure_secret(value, env))
+    converter.register_structure_hook(
+        Secret,
+        lambda value, _: structure_secret(value, env, resolve=lambda p: resolve_path(p, base)),
+    )
 
     def rate(value: Any, _: type) -> Rate:
         if type(value) is not str:
@@ -332,7 +428,7 @@ def load_config(
 ) -> Config:
     """Structure a parsed TOML document; raise ``ConfigError`` listing every problem."""
     env = os.environ if env is None else env
-    converter = make_converter(env)
+    converter = make_converter(env, base=source.parent if source else None)
     where = f" (in {source})" if source else ""
     core, errors = structure(converter, dict(raw), CoreConfig, "config")
     if core is None:

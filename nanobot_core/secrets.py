@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import stat
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+MAX_FILE_BYTES = 16 * 1024
+"""A secret file holds a token or a key; anything larger is the wrong file (or /dev/zero)."""
 
 
 class Secret:
@@ -41,10 +46,14 @@ class Secret:
         return cls(value=value, source=f"env {name}") if value else None
 
 
-def structure_secret(raw: Any, env: Mapping[str, str]) -> Secret:
+def structure_secret(
+    raw: Any, env: Mapping[str, str], *, resolve: Callable[[str], Path] = Path
+) -> Secret:
     """A secret from a string, ``{ env = "NAME" }`` or ``{ file = "PATH" }``.
 
-    Raises ``ValueError`` with a message that never contains the value.
+    ``resolve`` turns ``PATH`` into a path (the config makes a relative one relative
+    to the config file's folder). Raises ``ValueError`` with a message that never
+    contains the value.
     """
     if isinstance(raw, str):
         if not raw:
@@ -57,12 +66,34 @@ def structure_secret(raw: Any, env: Mapping[str, str]) -> Secret:
             raise ValueError(f"environment variable {name} is not set")
         return Secret(value=value, source=f"env {name}")
     if isinstance(raw, Mapping) and set(raw) == {"file"} and isinstance(raw["file"], str):
-        path = Path(raw["file"]).expanduser()
-        try:
-            value = path.read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as error:
-            raise ValueError(f"cannot read secret file {path}: {error.strerror}") from None
+        path = resolve(raw["file"]).expanduser()
+        value = read_secret_file(path).rstrip("\r\n")
         if not value:
             raise ValueError(f"secret file {path} is empty")
         return Secret(value=value, source=f"file {path}")
     raise ValueError('a secret is a string, { env = "NAME" } or { file = "PATH" }')
+
+
+def read_secret_file(path: Path) -> str:
+    """The text of a regular file of at most ``MAX_FILE_BYTES``; never waits on a FIFO."""
+    try:
+        # O_NONBLOCK: opening a FIFO for reading would wait for a writer forever.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:
+        raise ValueError(f"cannot read secret file {path}: {error.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"secret file {path} is not a regular file")
+        data = b""
+        while chunk := os.read(fd, MAX_FILE_BYTES + 1 - len(data)):
+            data += chunk
+    except OSError as error:
+        raise ValueError(f"cannot read secret file {path}: {error.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError(f"secret file {path} is larger than {MAX_FILE_BYTES // 1024} KB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"secret file {path} is not UTF-8 text") from None

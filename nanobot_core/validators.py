@@ -9,6 +9,8 @@
 
 An error reads ``speech.mine.speed: must be between 0.25 and 4.0, got 9.0``.
 Optional fields (``None`` allowed) take ``attrs.validators.optional(positive)``.
+Every validator refuses NaN and infinity, which pass ``<`` and ``>`` tests by
+accident (``nan <= 0`` is false) and break deadlines and counts later.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from .config import FieldError
+from .config import FieldError, _finite
 from .config import _not_negative as not_negative
 from .config import _positive as positive
 
@@ -30,6 +32,7 @@ def between(low: float, high: float) -> Validator:
     """``low <= value <= high``."""
 
     def check(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+        _finite(attribute, value)
         if not low <= value <= high:
             raise FieldError(attribute.name, f"must be between {low:g} and {high:g}, got {value}")
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import psutil
@@ -260,3 +261,116 @@ def test_log_level_from_option_and_environment(home: Path) -> None:
     ):
         assert result.returncode == 0
         assert "INFO nanobot_core.runtime: channel console finished" in result.stderr
+
+
+SECRET_PLUGIN = """
+import attrs
+from nanobot_core import ChatReply, Secret, hookimpl
+
+
+@attrs.frozen
+class KeyConfig:
+    key: Secret
+
+
+class Keyed:
+    async def complete(self, request):
+        return ChatReply(text="keyed: " + request.messages[-1].text)
+
+
+@hookimpl
+def register_chat_models(register):
+    register("keyed", lambda config, host: Keyed(), config=KeyConfig)
+"""
+
+
+def test_relative_paths_are_taken_from_the_config_files_folder(home: Path) -> None:
+    site = home / "site"
+    site.mkdir()
+    install_plugin(site, "keyplugin", SECRET_PLUGIN)
+    (home / "cfg.toml").write_text(
+        '[agent]\nmodel = "keyed/x"\n[storage]\npath = "store"\n'
+        '[providers.keyed]\nkey = { file = "key.txt" }\n'
+    )
+    (home / "key.txt").write_text("k-123\n")
+    work = home / "work"
+    work.mkdir()
+    env = env_for(home, PYTHONPATH=str(site))
+    run = partial(subprocess.run, capture_output=True, text=True, cwd=work, env=env, timeout=60)
+    checked = run([*NANOBOT, "check", "-c", "../cfg.toml"])
+    assert checked.returncode == 0, checked.stderr
+    assert "k-123" not in checked.stdout + checked.stderr
+    chatted = run([*NANOBOT, "chat", "-c", "../cfg.toml", "-m", "hi"])
+    assert chatted.stdout == "keyed: hi\n", chatted.stderr
+    assert (home / "store" / "sessions.sqlite3").is_file()
+    assert not (work / "store").exists()
+    (home / "key.txt").unlink()
+    missing = run([*NANOBOT, "check", "-c", "../cfg.toml"])
+    assert missing.returncode == 1
+    assert one_error_line(missing) == (
+        f"error: providers.keyed.key: cannot read secret file {home / 'key.txt'}:"
+        f" No such file or directory (in ../cfg.toml)"
+    )
+
+
+BAD_SETTINGS = [
+    ("[runtime]\nturn_timeout = nan", "runtime.turn_timeout: must be a finite number, got nan"),
+    ("[runtime]\nshutdown_grace = nan", "runtime.shutdown_grace: must be a finite number, got nan"),
+    ("[runtime]\nrestart_delay = inf", "runtime.restart_delay: must be a finite number, got inf"),
+    ("[runtime]\nqueue_size = 18446744073709551616", "runtime.queue_size: must be between"),
+    ("[agent]\nhistory_messages = 18446744073709551616", "agent.history_messages: must be between"),
+    ("[agent]\nmax_tool_iterations = 1e400", "agent.max_tool_iterations: expected an integer"),
+    ("[media.image]\nmax_bytes = 18446744073709551616", "media.image.max_bytes: must be between"),
+]
+
+
+@pytest.mark.parametrize(("toml", "expected"), BAD_SETTINGS)
+def test_check_refuses_each_setting_a_turn_cannot_use(home: Path, toml: str, expected: str) -> None:
+    (home / "bad.toml").write_text(f"{toml}\n[channels.console]\n")
+    result = nanobot(home, "check", "-c", "bad.toml")
+    assert result.returncode == 1, result.stderr
+    assert one_error_line(result).startswith(f"error: {expected}")
+
+
+def test_check_refuses_a_nan_video_duration(home: Path) -> None:
+    pytest.importorskip("nanobot_video_ffmpeg")
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("the video plugin needs ffmpeg on PATH")
+    (home / "bad.toml").write_text("[media.video]\nmax_duration = nan\n")
+    result = nanobot(home, "check", "-c", "bad.toml")
+    assert result.returncode == 1, result.stderr
+    assert one_error_line(result).startswith(
+        "error: media.video.max_duration: must be a finite number, got nan"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"[agent]\nmodel = '\xff'\n", "line 2: not UTF-8 text (byte 0xff)"),
+        ("[agent]\n".encode("utf-16"), "the file is UTF-16; save it as UTF-8"),
+        (b"a = " + b"[" * 50_000 + b"]" * 50_000, "nested more than 32 levels deep"),
+    ],
+)
+def test_a_config_file_nanobot_cannot_read_is_one_line(
+    home: Path, data: bytes, expected: str
+) -> None:
+    (home / "bad.toml").write_bytes(data)
+    for command in ("check", "chat", "run"):
+        result = nanobot(home, command, "-c", "bad.toml")
+        assert result.returncode == 1, (command, result.stderr)
+        assert expected in one_error_line(result)
+        assert len(result.stderr.splitlines()) == 1
+
+
+def test_an_unreadable_config_exits_1(home: Path) -> None:
+    (home / "folder.toml").mkdir()
+    result = nanobot(home, "check", "-c", "folder.toml")
+    assert result.returncode == 1
+    assert one_error_line(result) == "error: config file folder.toml is a directory"
+    if Path("/proc/self/mem").is_file():  # a file even root cannot read: EIO at offset 0
+        result = nanobot(home, "check", "-c", "/proc/self/mem")
+        assert result.returncode == 1
+        assert one_error_line(result) == (
+            "error: cannot read config file /proc/self/mem: Input/output error"
+        )

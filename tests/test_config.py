@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
+import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ from nanobot_core import ConfigError, Secret, hookimpl
 from nanobot_core.config import Rate, find_config, load_config, read_toml
 from nanobot_core.plugins import Plugins
 from nanobot_core.registry import Kind, Registry
+from nanobot_core.validators import FieldError, between, not_negative, positive
 
 SECRET = "sk-very-secret-value-123"
 
@@ -207,3 +211,146 @@ def test_invalid_toml_is_one_line(tmp_path: Path) -> None:
 def test_an_empty_path_is_refused(registry: Registry) -> None:
     message = errors_of({"storage": {"path": ""}}, registry)
     assert message == "storage.path: expected a path, got an empty string"
+
+
+# --- numbers that pass a comparison by accident (NaN) or break later (inf, 2**64) -------------
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ("[runtime]\nturn_timeout = nan", "runtime.turn_timeout: must be a finite number, got nan"),
+        ("[runtime]\nshutdown_grace = nan", "runtime.shutdown_grace: must be a finite number"),
+        ("[runtime]\nshutdown_grace = -nan", "runtime.shutdown_grace: must be a finite number"),
+        (
+            "[runtime]\nrestart_delay = inf",
+            "runtime.restart_delay: must be a finite number, got inf",
+        ),
+        (
+            "[runtime]\nturn_timeout = 1e400",
+            "runtime.turn_timeout: must be a finite number, got inf",
+        ),
+        (
+            "[agent]\nhistory_messages = 18446744073709551616",
+            "agent.history_messages: must be between -9223372036854775808 and"
+            " 9223372036854775807, got 18446744073709551616",
+        ),
+        ("[runtime]\nqueue_size = -9223372036854775809", "runtime.queue_size: must be between"),
+        ("[runtime]\nturn_timeout = " + "9" * 400, "runtime.turn_timeout: must be a finite number"),
+        (
+            '[limits]\nturn = "99999999999999999999/minute"',
+            "limits.turn: a rate's count and period",
+        ),
+        (
+            '[limits]\nturn = "3/' + "9" * 5000 + ' minutes"',
+            "limits.turn: a rate's count and period",
+        ),
+    ],
+)
+def test_numbers_a_turn_cannot_use_are_refused(
+    registry: Registry, tmp_path: Path, toml: str, expected: str
+) -> None:
+    path = tmp_path / "nanobot.toml"
+    path.write_text(toml + "\n")
+    message = errors_of(read_toml(path), registry)
+    assert expected in message
+    assert len(message.splitlines()) == 1
+
+
+@attrs.frozen
+class ValidatedConfig:
+    seconds: float = attrs.field(default=1.0, validator=positive)
+    pause: float = attrs.field(default=0.0, validator=not_negative)
+    speed: float = attrs.field(default=1.0, validator=between(0.5, 2.0))
+
+
+@pytest.mark.parametrize("name", ["seconds", "pause", "speed"])
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_shared_validators_refuse_nan_and_infinity(name: str, value: float) -> None:
+    """Plugins that build their configs themselves (or with another converter) are covered too."""
+    with pytest.raises(FieldError, match=f"must be a finite number, got {value}") as caught:
+        ValidatedConfig(**{name: value})
+    assert caught.value.field_name == name
+
+
+def test_video_max_duration_nan_is_refused_by_its_validator() -> None:
+    video = pytest.importorskip("nanobot_video_ffmpeg.config")
+    with pytest.raises(FieldError, match="must be a finite number"):
+        video.VideoConfig(max_duration=math.nan)
+
+
+# --- the file itself -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            b'[agent]\nmodel = "echo/\xff"\n',
+            "line 2: not UTF-8 text (byte 0xff); save the file as UTF-8",
+        ),
+        ("[agent]\n".encode("utf-16"), "the file is UTF-16; save it as UTF-8"),
+        (codecs.BOM_UTF16_BE + "[agent]\n".encode("utf-16-be"), "UTF-16"),
+        (b"a = " + b"[" * 100_000 + b"]" * 100_000, "nested more than 32 levels deep"),
+        (b"a = " + b"[" * 40 + b"]" * 40, "a[0][0]"),
+        (b"[" + b".".join([b"t"] * 40) + b"]\n", "nested more than 32 levels deep"),
+        (b"x = 1" + b"0" * 5000, "invalid TOML"),
+        (b"#" * 1_000_001, "is larger than 1,000,000 bytes"),
+    ],
+)
+def test_a_config_file_that_cannot_be_read_is_one_line(
+    tmp_path: Path, data: bytes, expected: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError) as caught:
+        read_toml(path)
+    assert expected in str(caught.value)
+    assert str(path) in str(caught.value)
+    assert len(str(caught.value).splitlines()) == 1
+
+
+def test_a_utf8_byte_order_mark_is_fine(tmp_path: Path) -> None:
+    path = tmp_path / "bom.toml"
+    path.write_bytes(codecs.BOM_UTF8 + b'[agent]\nmodel = "echo/\xc3\xa9"\n')
+    assert read_toml(path) == {"agent": {"model": "echo/é"}}
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_config_fifo_is_not_waited_on(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        read_toml(fifo)
+
+
+def test_a_directory_is_not_a_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"config file .* is a directory"):
+        find_config(tmp_path, {}, tmp_path)
+
+
+# --- paths are relative to the config file's folder -------------------------------------------
+
+
+def test_relative_paths_are_taken_from_the_config_files_folder(
+    demo_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "cfg"
+    folder.mkdir()
+    (folder / "key.txt").write_text(SECRET + "\n")
+    source = folder / "nanobot.toml"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    raw = {
+        "storage": {"path": "data/../store"},
+        "channels": {"demo": {"api_key": {"file": "key.txt"}}},
+    }
+    config = load_config(raw, demo_registry, env={}, source=source)
+    assert config.storage.path == folder / "store"
+    assert config.plugin_config(Kind.CHANNEL, "demo").api_key.reveal() == SECRET
+    home = load_config({"storage": {"path": "~/x"}}, demo_registry, env={}, source=source)
+    assert home.storage.path == tmp_path / "home" / "x"
+    absolute = load_config({"storage": {"path": str(tmp_path)}}, demo_registry, source=source)
+    assert absolute.storage.path == tmp_path
