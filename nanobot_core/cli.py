@@ -7,6 +7,7 @@ import logging
 import mimetypes
 import os
 import signal
+import sqlite3
 import sys
 import warnings
 from collections.abc import Callable, Mapping
@@ -25,6 +26,7 @@ from .errors import NanobotError
 from .messages import Attachment, AttachmentKind, TurnStatus
 from .plugins import Plugins
 from .registry import Kind, Registry
+from .storage import StorageLock, check_storage
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -76,6 +78,13 @@ class App:
 
         try:
             return Runtime.create(self.load(explicit), self.registry)
+        except NanobotError as error:
+            fail(str(error))
+
+    def lock_storage(self, runtime: Runtime, *, exclusive: bool) -> StorageLock:
+        """Hold the store for this process (see ``storage``); a refusal ends with exit 1."""
+        try:
+            return StorageLock.acquire(runtime.storage_path, exclusive=exclusive)
         except NanobotError as error:
             fail(str(error))
 
@@ -170,6 +179,9 @@ def check(app: App, config_path: Path | None) -> None:
     finally:
         _plugin_warnings(app)
     config = runtime.config
+    problem = check_storage(config.storage.path)
+    if problem:
+        fail(problem)
     where = str(config.source) if config.source else "built-in defaults"
     enabled = ", ".join(config.enabled(Kind.CHANNEL)) or "none"
     click.echo(f"ok: {where} (model {config.agent.model}; channels: {enabled})")
@@ -188,7 +200,8 @@ def run(app: App, config_path: Path | None) -> None:
     runtime = app.runtime(config_path)
     if not runtime.components.channels:
         fail("no channel is enabled: add a [channels.NAME] section")
-    _serve(partial(runtime.run), runtime)
+    with app.lock_storage(runtime, exclusive=True):  # channels answer from one process only
+        _serve(partial(runtime.run), runtime)
 
 
 @cli.command()
@@ -226,7 +239,8 @@ def chat(
     console = ConsoleChannel(
         host=runtime, message=message, attachments=files, session=session, audio_out=audio_out
     )
-    _serve(partial(runtime.run, {NAME: console}), runtime)
+    with app.lock_storage(runtime, exclusive=False):  # chats share; a `run` has it alone
+        _serve(partial(runtime.run, {NAME: console}), runtime)
     if any(status is not TurnStatus.OK for status in console.statuses):
         sys.exit(EXIT_TURN)
 
@@ -269,13 +283,20 @@ def _serve(main: Callable[[], Any], runtime: Runtime) -> None:
             fail("\n".join(runtime.fatal))
     except BaseExceptionGroup as group:
         leaf = _single(group)
-        if isinstance(leaf, NanobotError):
-            fail(str(leaf))
+        if isinstance(leaf, NanobotError | OSError | sqlite3.Error):
+            _fail_with(leaf, runtime)
         raise
-    except NanobotError as error:
-        fail(str(error))
-    except OSError as error:
+    except (NanobotError, OSError, sqlite3.Error) as error:
+        _fail_with(error, runtime)
+
+
+def _fail_with(error: BaseException, runtime: Runtime) -> NoReturn:
+    """One line for what stopped the runtime: a config problem, the disk or the store."""
+    if isinstance(error, sqlite3.Error):  # the store is the only SQLite that reaches here
+        fail(f"storage.path: cannot use the store in {runtime.storage_path}: {error}")
+    if isinstance(error, OSError):
         fail(f"{error.strerror}: {error.filename}" if error.filename else str(error))
+    fail(str(error))
 
 
 async def _watch(signals: Any, work: trio.CancelScope, runtime: Runtime) -> None:
