@@ -15,6 +15,8 @@ from typing import Any, Literal
 import trio
 from attrs import field, frozen
 
+from .workdir import fit_name
+
 
 class AttachmentKind(enum.StrEnum):
     """What an attachment is, as far as the channel can tell."""
@@ -61,7 +63,7 @@ class Attachment:
         source = Path(path)
 
         async def copy_into(workdir: Path) -> Path:
-            target = workdir / f"{kind.value}-{source.name}"
+            target = workdir / fit_name(f"{kind.value}-{source.name}")
             await trio.to_thread.run_sync(shutil.copyfile, source, target)
             return target
 

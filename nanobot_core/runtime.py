@@ -29,6 +29,7 @@ from .protocols import Admission, Channel
 from .registry import Registry
 from .sessions import SessionStore
 from .turn import TurnRunner
+from .workdir import open_workdir_root
 
 log = logging.getLogger(__name__)
 
@@ -128,12 +129,13 @@ class Runtime:
         settings = self._config.runtime
         await trio.Path(self.storage_path).mkdir(parents=True, exist_ok=True)
         async with AsyncExitStack() as stack:
+            workdirs = await stack.enter_async_context(open_workdir_root())
             for obj in [*self.components.objects(), *self._channels.values()]:
                 if hasattr(obj, "__aenter__") and hasattr(obj, "__aexit__"):
                     await stack.enter_async_context(obj)
             sessions = await SessionStore.open(self.storage_path)
             stack.push_async_callback(sessions.aclose)
-            self._runner = self._make_runner(sessions)
+            self._runner = self._make_runner(sessions, workdirs)
             self._slots = trio.CapacityLimiter(settings.max_concurrent_chats)
             if self._stopping:  # stop() came while the plugins were starting
                 task_status.started()
@@ -187,7 +189,7 @@ class Runtime:
         finally:
             done.set()
 
-    def _make_runner(self, sessions: SessionStore) -> TurnRunner:
+    def _make_runner(self, sessions: SessionStore, workdirs: Path) -> TurnRunner:
         return TurnRunner(
             config=self._config,
             components=self.components,
@@ -196,6 +198,7 @@ class Runtime:
             limits=Limits.from_config(self._config.limits, clock=trio.current_time),
             sessions=sessions,
             send_guard=self._send_guard,
+            workdirs=workdirs,
         )
 
     @contextmanager

@@ -66,11 +66,12 @@ class TurnRunner:
     limits: Limits
     sessions: SessionStore
     send_guard: Callable[[], AbstractContextManager[None]]
+    workdirs: Path | None = None  # the process's folder for workdirs (default: $TMPDIR)
 
     async def run(self, inbound: Inbound, access: Access, channel: Channel) -> None:
         """Run one turn to the end; every way it ends sends exactly one reply."""
         activity = ActivityReporter(channel, inbound.chat_id)
-        async with open_workdir() as workdir:
+        async with open_workdir(self.workdirs) as workdir:
             try:
                 reply = await self._reply(inbound, access, workdir, activity)
             except trio.Cancelled:  # shutdown: say so, within the grace period, then go
