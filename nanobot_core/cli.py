@@ -196,7 +196,7 @@ def _plugin_warnings(app: App) -> None:
 @config_option
 @pass_app
 def run(app: App, config_path: Path | None) -> None:
-    """Run every enabled channel until SIGINT or SIGTERM."""
+    """Run every enabled channel until SIGINT, SIGTERM or SIGHUP."""
     runtime = app.runtime(config_path)
     if not runtime.components.channels:
         fail("no channel is enabled: add a [channels.NAME] section")
@@ -265,12 +265,24 @@ def _kind(path: Path, mime: str | None) -> AttachmentKind:
     return AttachmentKind.DOCUMENT
 
 
+def shutdown_signals() -> list[signal.Signals]:
+    """SIGINT, SIGTERM and SIGHUP (a closed terminal, ``systemctl reload``, ``kill -HUP``).
+
+    SIGHUP is left alone when it is ignored at start-up: ``nohup nanobot run`` asked for that.
+    """
+    wanted = [signal.SIGINT, signal.SIGTERM]
+    hangup = getattr(signal, "SIGHUP", None)
+    if hangup is not None and signal.getsignal(hangup) is not signal.SIG_IGN:
+        wanted.append(hangup)
+    return wanted
+
+
 def _serve(main: Callable[[], Any], runtime: Runtime) -> None:
-    """Run under trio; the first SIGINT/SIGTERM shuts down gracefully, a second exits at once."""
+    """Run under trio; the first shutdown signal stops gracefully, a second exits at once."""
 
     async def serve() -> None:
         async with trio.open_nursery() as outer:
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            with trio.open_signal_receiver(*shutdown_signals()) as signals:
                 work = trio.CancelScope()
                 outer.start_soon(_watch, signals, work, runtime)
                 with work:
