@@ -102,7 +102,7 @@ def test_a_storage_path_that_is_a_file_is_one_line(home: Path, command: str) -> 
     assert len(result.stderr.splitlines()) == 1
 
 
-@pytest.mark.parametrize("command", ["check", "chat"])
+@pytest.mark.parametrize("command", ["check", "chat", "run"])
 def test_a_read_only_store_is_one_line_exit_1(home: Path, command: str) -> None:
     with tmpfs(home / "ro", "size=1m,ro") as ro:
         storage_config(home, ro)
@@ -256,3 +256,11 @@ def test_shared_holders_keep_an_exclusive_one_out(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=f"nanobot chat \\(pid {holder.pid}\\)"):
             StorageLock.acquire(tmp_path, exclusive=True)
     assert os.listdir(tmp_path) == [LOCK_NAME]
+
+
+def test_the_documented_refusal_is_the_one_printed() -> None:
+    from nanobot_core.storage import _in_use
+
+    docs = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+    line = _in_use(Path("/home/me/.local/share/nanobot"), "nanobot run (pid 4242)")
+    assert f"error: {line}\n" in docs
