@@ -73,6 +73,8 @@ class StorageLock:
         try:
             directory.mkdir(parents=True, exist_ok=True)
             fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except FileExistsError:
+            raise ConfigError(f"{KEY}: {directory} is not a directory") from None
         except OSError as error:
             raise ConfigError(f"{KEY}: cannot use {directory}: {error.strerror}") from None
         mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH

@@ -97,8 +97,18 @@ def test_a_storage_path_that_is_a_file_is_one_line(home: Path, command: str) -> 
     storage_config(home, home / "taken")
     result = nanobot(home, command, *(["-m", "hi"] if command == "chat" else []))
     assert result.returncode == 1, result.stderr
-    assert "storage.path:" in one_error_line(result)
-    assert str(home / "taken") in one_error_line(result)
+    assert one_error_line(result) == f"error: storage.path: {home / 'taken'} is not a directory"
+    assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")
+@pytest.mark.parametrize("command", ["check", "chat", "run"])
+def test_a_storage_path_under_proc_is_one_line(home: Path, command: str) -> None:
+    storage_config(home, Path("/proc/nanobot"))
+    result = nanobot(home, command, *(["-m", "hi"] if command == "chat" else []))
+    assert result.returncode == 1, result.stderr
+    assert one_error_line(result).startswith("error: storage.path: cannot ")
+    assert "/proc/nanobot: No such file or directory" in one_error_line(result)
     assert len(result.stderr.splitlines()) == 1
 
 
