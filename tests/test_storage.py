@@ -274,3 +274,15 @@ def test_the_documented_refusal_is_the_one_printed() -> None:
     docs = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
     line = _in_use(Path("/home/me/.local/share/nanobot"), "nanobot run (pid 4242)")
     assert f"error: {line}\n" in docs
+
+
+def test_a_store_that_is_not_a_database_is_one_line(home: Path) -> None:
+    (home / "store").mkdir()
+    (home / "store" / FILE_NAME).write_bytes(b"not sqlite at all, " * 100)
+    storage_config(home, home / "store")
+    result = nanobot(home, "chat", "-m", "hi")
+    assert result.returncode == 1, result.stderr
+    assert one_error_line(result) == (
+        f"error: storage.path: cannot use the store in {home / 'store'}: file is not a database"
+    )
+    assert len(result.stderr.splitlines()) == 1
