@@ -11,6 +11,7 @@ import codecs
 import math
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -205,10 +206,14 @@ def find_config(explicit: Path | None, env: Mapping[str, str], cwd: Path) -> Pat
     for named in (explicit, env.get(ENV_CONFIG) or None):
         if named is not None:
             path = Path(named).expanduser()
-            if path.is_dir():
+            try:
+                found = path.stat()
+            except FileNotFoundError:
+                raise ConfigError(f"config file not found: {path}") from None
+            except OSError as error:  # a folder on the way that we may not enter
+                raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+            if stat.S_ISDIR(found.st_mode):
                 raise ConfigError(f"config file {path} is a directory")
-            if not path.exists():
-                raise ConfigError(f"config file not found: {path}")
             return path
     for candidate in (cwd / FILE_NAME, Path(platformdirs.user_config_dir("nanobot")) / FILE_NAME):
         if candidate.is_file():
