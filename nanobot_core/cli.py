@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import mimetypes
@@ -128,6 +129,7 @@ def plugins(app: App, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([info.as_json() for info in infos], indent=2))
         return
+    click.echo(f"{'NAME':<16} {'VERSION':<10} {'STATUS':<12} HOOKS")
     for info in infos:
         version = info.version or "built-in"
         line = f"{info.name:<16} {version:<10} {info.status:<12} {', '.join(info.hooks)}"
@@ -151,11 +153,13 @@ def init(app: App, path: Path | None, force: bool) -> None:
     text = render(app.registry, StorageConfig().path)
     partial_path = path.with_name(f".{path.name}.partial")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         partial_path.write_text(text, encoding="utf-8")
         os.replace(partial_path, path)
     except OSError as error:
-        partial_path.unlink(missing_ok=True)
-        fail(f"cannot write {path}: {error.strerror}")
+        with contextlib.suppress(OSError):  # its folder may be what failed
+            partial_path.unlink(missing_ok=True)
+        fail(f"cannot write {path}: {error.strerror} ({error.filename})")
     click.echo(f"wrote {path}; check it with `nanobot check -c {path}`")
 
 
