@@ -167,6 +167,12 @@ def quoted(doc: str, line: str) -> None:
             "providers.openai.api_key: not set, and OPENAI_API_KEY is not in the environment",
         ),
         (
+            "docs/configuration.md",
+            "[agent]\nmodel = 'gpt-4o'\n",
+            "agent.model: expected \"<chat model>/<model id>\", got 'gpt-4o'; "
+            'did you mean "openai/gpt-4o"?',
+        ),
+        (
             "docs/plugins/video_ffmpeg.md",
             "[media.video]\nmax_frames = 0\n",
             "media.video.max_frames: must be between 1 and 64, got 0",
@@ -176,9 +182,9 @@ def quoted(doc: str, line: str) -> None:
 def test_documented_config_errors_are_what_check_prints(
     tmp_path: Path, doc: str, toml: str, line: str
 ) -> None:
-    plugin = {"provider_openai": "nanobot_provider_openai", "video_ffmpeg": "nanobot_video_ffmpeg"}
+    plugin = {"openai": "nanobot_provider_openai", "video": "nanobot_video_ffmpeg"}
     for name, module in plugin.items():
-        if name in doc:
+        if name in doc or name in line:
             pytest.importorskip(module, reason=f"the {name} plugin is not installed")
     quoted(doc, line)
     (tmp_path / "example.toml").write_text(toml)
