@@ -221,7 +221,7 @@ def chat(
     session: str,
     audio_out: Path,
 ) -> None:
-    """Talk to nanobot in the terminal: one turn with -m, a REPL without (/quit leaves)."""
+    """Talk to nanobot in the terminal: one turn with -m, a REPL without (/help, /quit)."""
     from .builtins.console import NAME, ConsoleChannel
 
     files = [_attachment(path) for path in attachments]

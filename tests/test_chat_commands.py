@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from nanobot_core.builtins.console import QUIT
+from nanobot_core.builtins.console import QUIT, REPL_HINT, ConsoleChannel
 from nanobot_core.commands import HELP, NAMES, UNKNOWN, Command, parse
 from nanobot_core.testing import Harness, ScriptedChatModel, objects_plugin
 
@@ -87,3 +88,18 @@ def test_the_repl_answers_commands_in_the_console_channel(tmp_path: Path) -> Non
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [*HELP.splitlines(), UNKNOWN, "echo: hello"]
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("stdin", [Terminal(""), io.StringIO("")])
+async def test_the_repl_says_how_to_get_help_and_leave_on_a_terminal(stdin: io.StringIO) -> None:
+    stderr = io.StringIO()
+    channel = ConsoleChannel(host=None, stdin=stdin, stdout=io.StringIO(), stderr=stderr)  # type: ignore[arg-type]
+    await channel.run()  # end of input at once
+    expected = f"{REPL_HINT}\nyou> " if stdin.isatty() else ""
+    assert stderr.getvalue() == expected
+    assert "/help" in REPL_HINT and QUIT[0] in REPL_HINT
