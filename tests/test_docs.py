@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from nanobot_core.builtins.console import REPL_HINT
 from nanobot_core.commands import UNKNOWN, VOICE_USAGE
 from nanobot_core.messages import Attachment, AttachmentKind
 from nanobot_core.testing import Harness
@@ -248,6 +249,7 @@ async def test_documented_command_answers_are_what_the_core_says(tmp_path: Path)
     for doc in ("README.md", "docs/cli.md", "docs/configuration.md"):
         quoted(doc, UNKNOWN)
     quoted("docs/cli.md", VOICE_USAGE.format(argument="maybe"))
+    quoted("docs/cli.md", REPL_HINT)
     async with Harness.start({}, storage=tmp_path) as bot:
         assert (await bot.say("/nope")).text == UNKNOWN
         assert (await bot.say("/voice maybe")).text == VOICE_USAGE.format(argument="maybe")
