@@ -174,6 +174,17 @@ def quoted(doc: str, line: str) -> None:
             'did you mean "openai/gpt-4o"?',
         ),
         (
+            "docs/plugins/tts_openai.md",
+            "[voice]\nsynthesizer = 'openai'\n",
+            "speech.openai.api_key: not set, and the environment variable OPENAI_API_KEY is "
+            'empty (set api_key = { env = "NAME" } or export OPENAI_API_KEY)',
+        ),
+        (
+            "docs/plugins/tts_openai.md",
+            "[voice]\nsynthesizer = 'openai'\n[speech.openai]\napi_key = 'k'\nspeed = 5.0\n",
+            "speech.openai.speed: must be between 0.25 and 4.0, got 5.0",
+        ),
+        (
             "docs/plugins/video_ffmpeg.md",
             "[media.video]\nmax_frames = 0\n",
             "media.video.max_frames: must be between 1 and 64, got 0",
@@ -183,7 +194,11 @@ def quoted(doc: str, line: str) -> None:
 def test_documented_config_errors_are_what_check_prints(
     tmp_path: Path, doc: str, toml: str, line: str
 ) -> None:
-    plugin = {"openai": "nanobot_provider_openai", "video": "nanobot_video_ffmpeg"}
+    plugin = {
+        "openai": "nanobot_provider_openai",
+        "tts": "nanobot_tts_openai",
+        "video": "nanobot_video_ffmpeg",
+    }
     for name, module in plugin.items():
         if name in doc or name in line:
             pytest.importorskip(module, reason=f"the {name} plugin is not installed")
@@ -253,6 +268,15 @@ async def test_documented_command_answers_are_what_the_core_says(tmp_path: Path)
     async with Harness.start({}, storage=tmp_path) as bot:
         assert (await bot.say("/nope")).text == UNKNOWN
         assert (await bot.say("/voice maybe")).text == VOICE_USAGE.format(argument="maybe")
+
+
+async def test_the_documented_rate_limit_refusal_is_what_a_turn_says(tmp_path: Path) -> None:
+    line = "You're sending messages faster than I can answer — try again in 12 seconds."
+    assert f'*"{line}"*' in text_of(ROOT / "docs" / "limits.md")
+    config = {"limits": {"turn": "1/12 seconds"}}
+    async with Harness.start(config, storage=tmp_path) as bot:
+        await bot.say("one")
+        assert (await bot.say("two")).text == line
 
 
 def test_an_empty_plugin_list_still_loads_the_built_ins(tmp_path: Path) -> None:
