@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import socket
@@ -100,3 +101,14 @@ def test_a_port_out_of_range_is_a_usage_error() -> None:
     assert result.returncode == 2
     assert "--port must be between 0 and 65535, got 70000" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_every_option_the_docs_name_exists() -> None:
+    from nanobot_core.testing._serve import parser
+
+    docs = Path(__file__).parents[2] / "docs" / "testing-server.md"
+    section = docs.read_text().split("## Trying nanobot offline", 1)[1]
+    named = set(re.findall(r"`(--[a-z-]+)", section)) - {"--audio-out", "--attach"}
+    options = {option for action in parser()._actions for option in action.option_strings}
+    assert named == {"--port", "--reply", "--transcript"}
+    assert named <= options
