@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import mimetypes
@@ -138,6 +139,7 @@ def plugins(app: App, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([info.as_json() for info in infos], indent=2))
         return
+    click.echo(f"{'NAME':<16} {'VERSION':<10} {'STATUS':<12} HOOKS")
     for info in infos:
         version = info.version or "built-in"
         line = f"{info.name:<16} {version:<10} {info.status:<12} {', '.join(info.hooks)}"
@@ -161,11 +163,13 @@ def init(app: App, path: Path | None, force: bool) -> None:
     text = render(app.registry, StorageConfig().path)
     partial_path = path.with_name(f".{path.name}.partial")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         partial_path.write_text(text, encoding="utf-8")
         os.replace(partial_path, path)
     except OSError as error:
-        partial_path.unlink(missing_ok=True)
-        fail(f"cannot write {path}: {error.strerror}")
+        with contextlib.suppress(OSError):  # its folder may be what failed
+            partial_path.unlink(missing_ok=True)
+        fail(f"cannot write {path}: {error.strerror} ({error.filename})")
     click.echo(f"wrote {path}; check it with `nanobot check -c {path}`")
 
 
@@ -231,7 +235,7 @@ def chat(
     session: str,
     audio_out: Path,
 ) -> None:
-    """Talk to nanobot in the terminal: one turn with -m, a REPL without (/quit leaves)."""
+    """Talk to nanobot in the terminal: one turn with -m, a REPL without (/help, /quit)."""
     from .builtins.console import NAME, ConsoleChannel
 
     files = [_attachment(path) for path in attachments]

@@ -465,8 +465,18 @@ def load_config(
 def _check_model(agent: AgentConfig, registry: Registry) -> list[str]:
     provider, slash, model_id = agent.model.partition("/")
     if not slash or not provider or not model_id:
-        return [f'agent.model: expected "<chat model>/<model id>", got {agent.model!r}']
+        line = f'agent.model: expected "<chat model>/<model id>", got {agent.model!r}'
+        if not slash and agent.model:  # a bare model id: show it under the installed models
+            forms = [f'"{name}/{agent.model}"' for name in _real_chat_models(registry)]
+            line += f"; did you mean {' or '.join(forms)}?" if forms else ""
+        return [line]
     return []
+
+
+def _real_chat_models(registry: Registry) -> list[str]:
+    """Installed chat model names; the debug model ``echo`` only when it is the only one."""
+    names = registry.names(Kind.CHAT_MODEL)
+    return [name for name in names if name != "echo"] or names
 
 
 def _wanted(core: CoreConfig, registry: Registry, errors: list[str]) -> list[tuple[Kind, str]]:
@@ -495,8 +505,10 @@ def _wanted(core: CoreConfig, registry: Registry, errors: list[str]) -> list[tup
         _known(registry, (Kind.SPEECH,), name, f"speech.{name}", errors)
     for name in core.providers:
         _known(registry, (Kind.CHAT_MODEL, Kind.TRANSCRIBER), name, f"providers.{name}", errors)
+    # a model without "<chat model>/" is reported once, by _check_model
+    model = core.agent.model_provider if "/" in core.agent.model else ""
     selected = [
-        (Kind.CHAT_MODEL, core.agent.model_provider, "agent.model"),
+        (Kind.CHAT_MODEL, model, "agent.model"),
         (Kind.TRANSCRIBER, core.voice.transcriber, "voice.transcriber"),
         (Kind.SPEECH, core.voice.synthesizer, "voice.synthesizer"),
     ]

@@ -207,6 +207,8 @@ class TurnRunner:
         return transcribe
 
     async def _command(self, command: commands.Command, conversation: str) -> str:
+        if (answer := commands.immediate_answer(command)) is not None:
+            return answer
         if command.name == "reset":
             await self.sessions.reset(conversation)
             return "Conversation cleared. What shall we talk about?"

@@ -19,3 +19,11 @@ def registry() -> Registry:
 @pytest.fixture
 def storage(tmp_path: Path) -> Path:
     return tmp_path / "storage"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "venv: builds a fresh virtualenv from a copy of the clone with pip (about 10 s); "
+        "in the default run, deselect with -m 'not venv'",
+    )

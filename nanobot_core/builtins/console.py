@@ -27,6 +27,7 @@ NAME = "console"
 CHAT_ID = "local"
 USER_ID = "operator"
 QUIT = ("/quit", "/exit")
+REPL_HINT = "(/help lists the commands; /quit or Ctrl+D leaves)"
 
 
 @define(eq=False)
@@ -53,6 +54,8 @@ class ConsoleChannel:
         if self.attachments:
             self.stderr.write("(attachments go with the first message)\n")
         attachments = tuple(self.attachments)
+        if self.stdin.isatty():
+            self.stderr.write(f"{REPL_HINT}\n")
         while True:
             line = await self._read_line()
             if line is None or line.strip().lower() in QUIT:

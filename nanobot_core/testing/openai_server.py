@@ -745,3 +745,9 @@ def _parse_multipart(
     for _ in source:  # the epilogue: read it so the connection can be reused
         pass
     return fields, files
+
+
+if __name__ == "__main__":  # python -m nanobot_core.testing.openai_server: see _serve.py
+    from nanobot_core.testing._serve import main
+
+    raise SystemExit(main())
