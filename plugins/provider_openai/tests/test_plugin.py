@@ -75,12 +75,12 @@ def test_header_values_stay_out_of_repr() -> None:
 
 
 def test_only_json_errors_are_reported_as_not_json() -> None:
-    config = OpenAIConfig()
+    endpoint = OpenAIConfig().endpoint(Secret("k"))
     not_json = json.JSONDecodeError("Expecting value", "<html>", 0)
-    assert "not JSON" in str(translate(not_json, config, Secret("k"), "chat"))
+    assert "not JSON" in str(translate(not_json, endpoint, "chat"))
     # any other ValueError is a bug to propagate, not the server's fault
     encoding = UnicodeEncodeError("ascii", "é", 0, 1, "ordinal not in range(128)")
-    assert translate(encoding, config, Secret("k"), "chat") is None
+    assert translate(encoding, endpoint, "chat") is None
 
 
 def test_defaults() -> None:
