@@ -48,6 +48,17 @@ MAX_RETRY_AFTER = 24 * 3600.0
 CLOSE_SECONDS = 5.0
 
 
+def same_origin(url: str, other: str) -> bool:
+    """Whether two URLs share scheme, host and port (the default port filled in)."""
+
+    def origin(text: str) -> tuple[str, str, int | None]:
+        parts = urlsplit(text)
+        default = {"http": 80, "https": 443}.get(parts.scheme)
+        return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+    return origin(url) == origin(other)
+
+
 def describe_server(base_url: str) -> str:
     """``host[:port]`` of ``base_url``, for messages (no credentials, no path, no query)."""
     parts = urlsplit(base_url)
@@ -84,19 +95,16 @@ class Endpoint:
     timeout: float
     max_retries: int
     max_bytes: int
-    limit_key: str
-    """The key that sets ``max_bytes``, for the message when a body passes it."""
-    key_table: str
-    """The table the key was configured in, for "check <table>.api_key"."""
+    limit_setting: str
+    """The key that sets ``max_bytes`` (``providers.openai.max_response_bytes``), for messages."""
+    key_setting: str = "providers.openai.api_key"
+    """Where the key is configured, for "check providers.openai.api_key"."""
+    url_setting: str = "providers.openai.base_url"
     headers: Mapping[str, str] = field(factory=dict, repr=False)
 
     @property
     def server(self) -> str:
         return describe_server(self.base_url)
-
-    @property
-    def url_key(self) -> str:
-        return f"{self.key_table}.base_url"
 
 
 @define
@@ -133,6 +141,18 @@ class ClientOwner:
         if self._client is None:
             raise RuntimeError(f"{type(self).__name__} is used outside `async with`")
         return self._client
+
+    def describe_setup(self) -> str:
+        """One line for ``nanobot check``: the server and where the key came from (not the key)."""
+        endpoint = self.endpoint
+        table = endpoint.key_setting.rpartition(".")[0]
+        source = endpoint.key.source
+        headers = ", ".join(sorted(endpoint.headers)) or "none"
+        return (
+            f"{table}: server {endpoint.server}, api_key from "
+            f"{table if source == 'config' else source}, extra_headers {headers}, "
+            f"timeout {endpoint.timeout:g} s"
+        )
 
     @contextmanager
     def translating(self, what: str) -> Iterator[None]:
@@ -192,12 +212,12 @@ def translate(error: BaseException, endpoint: Endpoint, what: str) -> ProviderEr
     if isinstance(error, ResponseTooLarge):
         return ProviderError(
             f"{server} sent a {what} response over {_size(error.limit)}; it was abandoned "
-            f"(the limit is {endpoint.limit_key})"
+            f"(the limit is {endpoint.limit_setting})"
         )
     if isinstance(error, RedirectRefused):
         return ProviderError(
             f"{server} redirected the {what} request to {error.server}; nanobot sends requests "
-            f"only to {server} (check {endpoint.url_key})"
+            f"only to {server} (check {endpoint.url_setting})"
         )
     if isinstance(error, UnreadableEncoding):
         return malformed(
@@ -226,7 +246,7 @@ def translate(error: BaseException, endpoint: Endpoint, what: str) -> ProviderEr
 
 def malformed(endpoint: Endpoint, what: str) -> ProviderError:
     return ProviderError(
-        f"{endpoint.server} sent {what}: is {endpoint.url_key} an OpenAI-compatible API?"
+        f"{endpoint.server} sent {what}: is {endpoint.url_setting} an OpenAI-compatible API?"
     )
 
 
@@ -235,7 +255,7 @@ def _status_error(error: Any, endpoint: Endpoint, what: str) -> ProviderError:
     status = error.status_code
     if status in (401, 403):  # the server's text may echo part of the key: not shown
         return ProviderAuthError(
-            f"{server} rejected the API key ({status}): check {endpoint.key_table}.api_key"
+            f"{server} rejected the API key ({status}): check {endpoint.key_setting}"
         )
     detail = _detail(error, endpoint.key)
     if status == 429:
@@ -251,7 +271,7 @@ def _status_error(error: Any, endpoint: Endpoint, what: str) -> ProviderError:
     if status == 404:
         return ProviderBadRequest(
             f"{server} did not find what the {what} request named (404{detail}): "
-            f"check the model id and {endpoint.url_key}"
+            f"check the model id and {endpoint.url_setting}"
         )
     return ProviderBadRequest(f"{server} refused the {what} request ({status}{detail})")
 
@@ -301,7 +321,7 @@ def _detail(error: Any, key: Secret) -> str:
     message = body.get("message") if isinstance(body, dict) else None
     if not isinstance(message, str):
         return ""
-    text = _SPACE.sub(" ", for_terminal(message[:2000])).strip()
+    text = _SPACE.sub(" ", for_terminal(message[:2000])).strip().rstrip(" .")
     if not text:
         return ""
     secret = key.reveal()

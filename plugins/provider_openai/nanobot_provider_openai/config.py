@@ -131,8 +131,7 @@ class OpenAIConfig:
             timeout=self.timeout,
             max_retries=self.max_retries,
             max_bytes=self.max_response_bytes,
-            limit_key=f"{TABLE}.max_response_bytes",
-            key_table=TABLE,
+            limit_setting=f"{TABLE}.max_response_bytes",
             headers=dict(self.extra_headers),
         )
 

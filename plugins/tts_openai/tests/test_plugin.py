@@ -56,7 +56,7 @@ def test_defaults(registry: Registry) -> None:
 
 def test_a_full_table(registry: Registry) -> None:
     table = {
-        "model": "tts-1-hd",
+        "model": "gpt-4o-mini-tts",
         "voice": "nova",
         "speed": 1.25,
         "instructions": "Speak calmly.",
