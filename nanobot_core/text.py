@@ -1,15 +1,19 @@
-"""Text from a server made safe to store, send and print.
+"""Text and JSON from a server made safe to store, send, print and parse.
 
-Two dangers, two functions. A JSON string may hold a lone surrogate
+A JSON string may hold a lone surrogate
 (``"\\ud800"``), which every UTF-8 encoder refuses: a channel's send or the
 session store would raise on it. And a reply may hold terminal control
 sequences (``ESC[2J`` clears the screen, an OSC sequence sets the window
-title): harmless on a chat platform, but not printed raw to a terminal.
+title): harmless on a chat platform, but not printed raw to a terminal. And a
+JSON document may nest thousands of levels deep, which recursive code (a
+schema validator, ``json.dumps``) cannot walk: ``json_depth`` measures it
+without recursing.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 REPLACEMENT = "\ufffd"
 
@@ -45,4 +49,27 @@ def for_terminal(text: str) -> str:
     return _CONTROL.sub("", replace_surrogates(text))
 
 
-__all__ = ["REPLACEMENT", "for_terminal", "replace_surrogates"]
+def json_depth(value: Any, limit: int) -> int:
+    """How deeply lists and dicts nest in ``value`` (a scalar is 0), without recursion.
+
+    Stops counting once past ``limit``: the result is then ``limit + 1``.
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        level += 1
+        if level > limit:
+            return limit + 1
+        deepest = max(deepest, level)
+        stack.extend((child, level) for child in children)
+    return deepest
+
+
+__all__ = ["REPLACEMENT", "for_terminal", "json_depth", "replace_surrogates"]

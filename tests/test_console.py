@@ -71,3 +71,25 @@ async def test_a_message_the_runtime_does_not_take_is_not_waited_for(tmp_path: P
         await channel.run()
     assert channel.statuses == [TurnStatus.FAILED]
     assert channel.stderr.getvalue() == "(not sent: the message was closed)\n"
+
+
+async def test_terminal_control_sequences_are_not_printed(tmp_path: Path) -> None:
+    channel = console(tmp_path, io.StringIO())
+    text = "\x1b[2Jcleared\x1b]0;owned\x07 \x1b[31mred\x1b[0m\r\nnext"
+    await channel.send(Outbound(channel="console", chat_id="local", text=text))
+    error = "server said: \x1b]2;title\x1b\\\x1b[1Abad"
+    await channel.send(
+        Outbound(channel="console", chat_id="local", text=error, status=TurnStatus.FAILED)
+    )
+    assert channel.stdout.getvalue() == "cleared red\nnext\n"
+    assert channel.stderr.getvalue() == "server said: bad\n"
+
+
+async def test_text_the_terminal_cannot_encode_never_raises(tmp_path: Path) -> None:
+    raw = io.BytesIO()
+    stdout = io.TextIOWrapper(raw, encoding="ascii")
+    channel = ConsoleChannel(host=None, stdout=stdout, stderr=io.StringIO())  # type: ignore[arg-type]
+    await channel.send(Outbound(channel="console", chat_id="local", text="hi \ud800 thére"))
+    stdout.flush()
+    assert raw.getvalue() == b"hi ? th?re\n"
+    assert channel.statuses == [TurnStatus.OK]

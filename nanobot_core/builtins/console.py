@@ -22,6 +22,7 @@ from ..hookspecs import hookimpl
 from ..messages import Activity, Attachment, Inbound, Outbound, TurnStatus
 from ..protocols import Admission, Host
 from ..registry import NoConfig, Register
+from ..text import for_terminal
 
 NAME = "console"
 CHAT_ID = "local"
@@ -89,7 +90,7 @@ class ConsoleChannel:
     async def send(self, outbound: Outbound) -> None:
         self.statuses.append(outbound.status)
         stream = self.stdout if outbound.status is TurnStatus.OK else self.stderr
-        stream.write(outbound.text.rstrip("\n") + "\n")
+        _print(stream, for_terminal(outbound.text).rstrip("\n") + "\n")
         if outbound.audio:
             await trio.Path(self.audio_out).mkdir(parents=True, exist_ok=True)
         for index, audio in enumerate(outbound.audio, start=1):
@@ -105,6 +106,15 @@ class ConsoleChannel:
         status = f"… {activity.value}" if activity is not None else ""
         self.stderr.write(f"\r\x1b[K{status}")
         self.stderr.flush()
+
+
+def _print(stream: IO[str], text: str) -> None:
+    """Write ``text``; characters the stream's encoding lacks become ``?`` rather than an error."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        stream.write(text.encode(encoding, "replace").decode(encoding))
 
 
 def _stamp() -> str:

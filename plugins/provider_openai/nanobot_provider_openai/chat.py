@@ -19,7 +19,7 @@ from nanobot_core import (
     ToolCall,
     ToolSpec,
 )
-from nanobot_core.text import replace_surrogates
+from nanobot_core.text import json_depth, replace_surrogates
 
 from .client import ClientOwner, Endpoint, malformed
 from .config import OpenAIConfig
@@ -213,26 +213,6 @@ def _extra(message: Any, echo: Collection[str]) -> Mapping[str, Any]:
     extra = getattr(message, "model_extra", None) or {}
     kept = {name: value for name, value in extra.items() if name in echo and value is not None}
     for value in kept.values():
-        if depth(value) > MAX_DEPTH:
+        if json_depth(value, MAX_DEPTH) > MAX_DEPTH:
             raise TooDeep
     return kept
-
-
-def depth(value: Any) -> int:
-    """How deeply lists and dicts nest in ``value``, without recursion (a scalar is 0)."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list | tuple):
-            children = item
-        else:
-            continue
-        level += 1
-        deepest = max(deepest, level)
-        if deepest > MAX_DEPTH:
-            return deepest
-        stack.extend((child, level) for child in children)
-    return deepest
