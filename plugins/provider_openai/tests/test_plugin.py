@@ -114,6 +114,24 @@ def test_defaults() -> None:
             {"extra_headers": {"X-Title": "café"}},
             "providers.openai.extra_headers: the value of 'X-Title' must be printable ASCII",
         ),
+        (
+            {"extra_headers": {"X-Title": 5}},
+            "providers.openai.extra_headers.X-Title: expected a string, got a number",
+        ),
+        (
+            {"max_response_bytes": 0},
+            "providers.openai.max_response_bytes: must be greater than 0, got 0",
+        ),
+        (
+            {"max_tokens": 100, "max_completion_tokens": 100},
+            "providers.openai.max_completion_tokens: set either max_tokens or "
+            "max_completion_tokens, not both",
+        ),
+        (
+            {"echo_reasoning": ["thoughts"]},
+            "providers.openai.echo_reasoning: 'thoughts' is not one of 'reasoning_details', "
+            "'reasoning_content', 'reasoning'",
+        ),
         ({"modle": "x"}, "providers.openai: unknown key 'modle'"),
         ({"api_key": {"env": "NOPE"}}, "providers.openai.api_key: environment variable NOPE"),
     ],
