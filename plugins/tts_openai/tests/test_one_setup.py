@@ -201,7 +201,7 @@ async def test_an_endless_speech_stream_stops_at_max_audio_bytes(
         f"127.0.0.1:{server.port} sent a speech response over 2 MiB; it was abandoned "
         "(the limit is speech.openai.max_audio_bytes)."
     )
-    assert await trio.Path(tmp_path).iterdir() == []  # the partial voice note is gone
+    assert list(await trio.Path(tmp_path).iterdir()) == []  # the partial voice note is gone
 
 
 async def test_a_trickling_speech_stream_meets_the_deadline(
@@ -211,7 +211,7 @@ async def test_a_trickling_speech_stream_meets_the_deadline(
     async with speech_for(server, timeout=0.5) as speech:
         with trio.fail_after(5), pytest.raises(SpeechError, match=r"within 0\.5 s\.$"):
             await speech.synthesize("Hello.", tmp_path)
-    assert await trio.Path(tmp_path).iterdir() == []
+    assert list(await trio.Path(tmp_path).iterdir()) == []
 
 
 async def test_speech_extra_headers_are_sent(server: OpenAIServer, tmp_path: Path) -> None:
