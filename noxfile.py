@@ -18,6 +18,10 @@ PLUGINS = sorted(p.parent.name for p in ROOT.glob("plugins/*/pyproject.toml"))
 PYTHON = "3.11"
 
 
+# In-tree plugins a plugin depends on (installed from here, not from the package index).
+LOCAL_DEPENDENCIES = {"tts_openai": ["provider_openai"]}
+
+
 def _plugin_spec(name: str) -> str:
     return f"-e./plugins/{name}[test]"
 
@@ -47,7 +51,8 @@ def tests(session: nox.Session) -> None:
 @nox.parametrize("plugin", PLUGINS)
 def isolation(session: nox.Session, plugin: str) -> None:
     """One plugin with only the core beside it: its own tests pass on their own."""
-    session.install("-e.[testing]", _plugin_spec(plugin))
+    local = [f"-e./plugins/{name}" for name in LOCAL_DEPENDENCIES.get(plugin, [])]
+    session.install("-e.[testing]", *local, _plugin_spec(plugin))
     session.run("pytest", f"plugins/{plugin}/tests", *session.posargs)
 
 

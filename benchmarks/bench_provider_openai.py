@@ -5,7 +5,10 @@ Everything runs against ``nanobot_core.testing.openai_server.OpenAIServer`` on
 
 1. per call: the plugin's ``complete`` vs a bare ``AsyncOpenAI.chat.completions.create``
    (same server, same message), and a full runtime turn (``Harness.say``: queue,
-   session store, agent loop, plugin) vs the bare call. Target: <= 1.2x.
+   session store, agent loop, plugin) vs the bare call. Target: <= 1.2x. The plugin
+   runs with its byte cap (``max_response_bytes``) and whole-request deadline in its
+   HTTP transport; a second pair of rows does the same with a 256 KiB reply, where
+   counting every byte would show if it cost anything.
 2. 20 and 100 concurrent chats with 200 ms server latency: through the plugin alone
    and through the runtime (one chat per user). Targets: <= 0.4 s and <= 0.8 s wall.
 3. ``nanobot chat -m hello`` end to end (a subprocess, openai model, local server)
@@ -96,11 +99,25 @@ async def overhead(server: OpenAIServer, storage: Path) -> None:
             bare += await per_call(bare_call, CALLS // ROUNDS)
             ours += await per_call(plugin_call, CALLS // ROUNDS)
             turns += await per_call(turn, CALLS // ROUNDS)
+        server.chat.default = Response.chat("x" * 256 * 1024)
+        big_bare: list[float] = []
+        big_ours: list[float] = []
+        for call in (bare_call, plugin_call):
+            await per_call(call, 5)
+        for _ in range(ROUNDS):
+            big_bare += await per_call(bare_call, CALLS // ROUNDS // 3)
+            big_ours += await per_call(plugin_call, CALLS // ROUNDS // 3)
+        server.chat.default = Response.chat("ok")
     b, p, t = median_ms(bare), median_ms(ours), median_ms(turns)
-    print(f"per call, median of {CALLS} (instant local server):")
+    cap = config.max_response_bytes / 1024 / 1024
+    print(f"per call, median of {CALLS} (instant local server; plugin byte cap {cap:g} MiB):")
     print(f"  bare AsyncOpenAI create   {b:7.3f} ms")
     print(f"  plugin complete           {p:7.3f} ms   ratio {p / b:.2f}x (target <= 1.2x)")
     print(f"  runtime turn (Harness)    {t:7.3f} ms   ratio {t / b:.2f}x (target <= 1.2x)")
+    bb, bo = median_ms(big_bare), median_ms(big_ours)
+    print(f"256 KiB reply, median of {len(big_bare)}:")
+    print(f"  bare AsyncOpenAI create   {bb:7.3f} ms")
+    print(f"  plugin complete (capped)  {bo:7.3f} ms   ratio {bo / bb:.2f}x (target <= 1.2x)")
     print(f"  connections used by the server: {server.connection_count}")
 
 

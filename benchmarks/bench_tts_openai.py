@@ -231,6 +231,8 @@ def _report(size: int, runs: dict[str, list[Run]], floor: list[Run]) -> None:
         ("step", 1e3, "longest loop step, CPU (ms)"),
     ]
     print(f"speech synthesis of a {size / 1e6:.1f} MB streamed OGG/Opus response, {RUNS} runs")
+    cap = OpenAISpeechConfig().max_audio_bytes
+    print(f"(both through the capped transport: max_audio_bytes {cap / 2**20:g} MiB, counted)")
     print(f"{'':12}" + "".join(f"{title:>30}" for _, _, title in metrics))
     print(f"{'':12}" + f"{'median':>18}{'max':>12}" * len(metrics))
     for name in VARIANTS:

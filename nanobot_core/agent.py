@@ -12,10 +12,16 @@ from attrs import define, field, frozen
 from .errors import ConfigError, ToolError
 from .messages import ChatMessage, ChatRequest, ToolCall, ToolSpec
 from .protocols import ChatModel, Tool, ToolContext
+from .text import json_depth
 
 log = logging.getLogger(__name__)
 
 EMPTY_REPLY = "The model returned an empty reply. Please try rephrasing your message."
+
+MAX_ARGUMENT_CHARS = 1_000_000
+"""Tool-call arguments longer than this are refused before they are parsed."""
+MAX_ARGUMENT_DEPTH = 64
+"""How deeply tool-call arguments may nest (schema validation recurses on them)."""
 
 
 @frozen
@@ -94,6 +100,8 @@ class Agent:
             arguments = _arguments(call.arguments, self._validators[call.name])
         except ValueError as error:
             return f"error: invalid arguments for {call.name}: {error}"
+        except RecursionError:  # a schema that recurses on its own (a $ref cycle)
+            return f"error: invalid arguments for {call.name}: too deeply nested to check"
         try:
             return await tool.call(arguments, context)
         except ToolError as error:
@@ -104,13 +112,28 @@ class Agent:
 
 
 def _arguments(raw: str, validator: Any) -> dict[str, Any]:
-    """The call's arguments, parsed and checked against the tool's schema."""
+    """The call's arguments, parsed and checked against the tool's schema.
+
+    Size and nesting are bounded first: the parser and the validator recurse.
+    """
     import jsonschema
 
+    if len(raw) > MAX_ARGUMENT_CHARS:
+        raise ValueError(
+            f"the arguments are {len(raw):,} characters; "
+            f"at most {MAX_ARGUMENT_CHARS:,} are accepted"
+        )
     try:
         arguments = json.loads(raw or "{}")
     except json.JSONDecodeError as error:
         raise ValueError(f"not valid JSON ({error.msg})") from None
+    except RecursionError:
+        arguments = None  # deeper than the parser goes: reported as too deep below
+        depth = MAX_ARGUMENT_DEPTH + 1
+    else:
+        depth = json_depth(arguments, MAX_ARGUMENT_DEPTH)
+    if depth > MAX_ARGUMENT_DEPTH:
+        raise ValueError(f"nested more than {MAX_ARGUMENT_DEPTH} levels deep")
     if not isinstance(arguments, dict):
         raise ValueError("expected a JSON object")
     problem = jsonschema.exceptions.best_match(validator.iter_errors(arguments))

@@ -189,6 +189,10 @@ def check(app: App, config_path: Path | None) -> None:
     where = str(config.source) if config.source else "built-in defaults"
     enabled = ", ".join(config.enabled(Kind.CHANNEL)) or "none"
     click.echo(f"ok: {where} (model {config.agent.model}; channels: {enabled})")
+    # A plugin object may say where its settings came from (never their values).
+    described = (getattr(obj, "describe_setup", None) for obj in runtime.components.objects())
+    for line in dict.fromkeys(str(describe()) for describe in described if callable(describe)):
+        click.echo(f"  {line}")
 
 
 def _plugin_warnings(app: App) -> None:

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import pytest
 
 from nanobot_core import ChatMessage, ChatReply, ToolCall, ToolContext, ToolError
-from nanobot_core.agent import EMPTY_REPLY, Agent
+from nanobot_core.agent import EMPTY_REPLY, MAX_ARGUMENT_CHARS, Agent
 from nanobot_core.testing import ScriptedChatModel, tool_call
 
 CONTEXT = ToolContext(channel="test", chat_id="c", user_id="u", workdir=Path("/nonexistent"))
@@ -166,3 +167,31 @@ def test_a_tool_with_an_invalid_schema_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as caught:
         agent(ScriptedChatModel(), bad)
     assert str(caught.value).startswith("tool 'add': its parameters are not a valid JSON schema (")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ('{"a": ' + "[" * 5000 + "]" * 5000 + ', "b": 1}', "nested more than 64 levels deep"),
+        ('{"a": ' + "[" * 65 + "]" * 65 + ', "b": 1}', "nested more than 64 levels deep"),
+        ('{"a": 1, "b": "' + "x" * MAX_ARGUMENT_CHARS + '"}', "at most 1,000,000 are accepted"),
+    ],
+)
+async def test_deep_or_huge_arguments_are_a_tool_error_not_an_exception(
+    arguments: str, message: str
+) -> None:
+    tool = AddTool()
+    call = ToolCall(id="c1", name="add", arguments=arguments)
+    result = await agent(ScriptedChatModel([]), tool).run_tool(call, CONTEXT)
+    assert result.startswith("error: invalid arguments for add: ")
+    assert message in result
+    assert "\n" not in result
+    assert tool.calls == []
+
+
+async def test_arguments_64_levels_deep_are_still_checked_by_the_schema() -> None:
+    tool = AddTool()
+    deep = "[" * 63 + "]" * 63
+    call = ToolCall(id="c1", name="add", arguments=f'{{"a": {deep}, "b": 1}}')
+    result = await agent(ScriptedChatModel([]), tool).run_tool(call, CONTEXT)
+    assert result.startswith("error: invalid arguments for add: a: ")  # not an integer

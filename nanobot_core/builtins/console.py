@@ -22,6 +22,7 @@ from ..hookspecs import hookimpl
 from ..messages import Activity, Attachment, Inbound, Outbound, TurnStatus
 from ..protocols import Admission, Host
 from ..registry import NoConfig, Register
+from ..text import for_terminal
 
 NAME = "console"
 CHAT_ID = "local"
@@ -90,17 +91,19 @@ class ConsoleChannel:
         await self._replied.wait()
 
     async def send(self, outbound: Outbound) -> None:
-        self.statuses.append(outbound.status)
-        stream = self.stdout if outbound.status is TurnStatus.OK else self.stderr
-        stream.write(outbound.text.rstrip("\n") + "\n")
-        if outbound.audio:
-            await trio.Path(self.audio_out).mkdir(parents=True, exist_ok=True)
-        for index, audio in enumerate(outbound.audio, start=1):
-            target = self.audio_out / f"nanobot-reply-{_stamp()}-{index}{audio.path.suffix}"
-            await trio.to_thread.run_sync(shutil.copyfile, audio.path, target)
-            self.stdout.write(f"audio: {target}\n")
-        self.stdout.flush()
-        self._replied.set()
+        try:
+            self.statuses.append(outbound.status)
+            stream = self.stdout if outbound.status is TurnStatus.OK else self.stderr
+            _print(stream, for_terminal(outbound.text).rstrip("\n") + "\n")
+            if outbound.audio:
+                await trio.Path(self.audio_out).mkdir(parents=True, exist_ok=True)
+            for index, audio in enumerate(outbound.audio, start=1):
+                target = self.audio_out / f"nanobot-reply-{_stamp()}-{index}{audio.path.suffix}"
+                await trio.to_thread.run_sync(shutil.copyfile, audio.path, target)
+                self.stdout.write(f"audio: {target}\n")
+            self.stdout.flush()
+        finally:  # a reply that could not be shown still ends `nanobot chat -m`'s wait
+            self._replied.set()
 
     async def set_activity(self, chat_id: str, activity: Activity | None) -> None:
         if not self.stderr.isatty():
@@ -108,6 +111,15 @@ class ConsoleChannel:
         status = f"… {activity.value}" if activity is not None else ""
         self.stderr.write(f"\r\x1b[K{status}")
         self.stderr.flush()
+
+
+def _print(stream: IO[str], text: str) -> None:
+    """Write ``text``; characters the stream's encoding lacks become ``?`` rather than an error."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        stream.write(text.encode(encoding, "replace").decode(encoding))
 
 
 def _stamp() -> str:

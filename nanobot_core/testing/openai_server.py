@@ -45,6 +45,7 @@ __all__ = [
     "Response",
     "Script",
     "UploadedFile",
+    "nested",
     "tool_call",
 ]
 
@@ -61,6 +62,12 @@ def tool_call(name: str, arguments: Any, *, id: str | None = None) -> dict[str, 
     }
 
 
+def nested(depth: int, leaf: str = "1") -> str:
+    """JSON text of ``depth`` nested lists around ``leaf`` (``[[[1]]]``), however deep:
+    built as text, since ``json.dumps`` itself cannot go thousands of levels down."""
+    return "[" * depth + leaf + "]" * depth
+
+
 @frozen
 class Response:
     """One scripted answer. Build it with a classmethod; ``latency`` delays any of them.
@@ -69,7 +76,7 @@ class Response:
     server stops, so a cancelled client never leaves a thread behind.
     """
 
-    kind: Literal["json", "raw", "chat", "audio", "truncated", "hang"]
+    kind: Literal["json", "raw", "chat", "audio", "truncated", "hang", "endless", "sized"]
     status: int = 200
     headers: Mapping[str, str] = field(factory=dict)
     payload: Any = None
@@ -93,13 +100,19 @@ class Response:
         usage: Mapping[str, int] | None = None,
         latency: float = 0.0,
         headers: Mapping[str, str] | None = None,
+        refusal: str | None = None,
     ) -> Response:
         """A chat completion: ``text``, ``tool_calls`` (see ``tool_call``), and ``extra``
         fields merged into the assistant message (e.g. ``reasoning_content``).
 
-        The reply's ``model`` is the model the request asked for.
+        ``refusal`` sets the message's ``refusal`` (OpenAI's way of declining, with
+        ``content`` null). The reply's ``model`` is the model the request asked for.
+        Any text works, a lone surrogate (``"\\ud800"``) or terminal escapes included:
+        the body is JSON with ``\\u`` escapes.
         """
         message: dict[str, Any] = {"role": "assistant", "content": text}
+        if refusal is not None:
+            message["refusal"] = refusal
         if tool_calls:
             message["tool_calls"] = [
                 {**call, "id": call.get("id") or f"call_{n}"}
@@ -185,6 +198,64 @@ class Response:
         """Announce ``declared`` bytes (default: twice the body), send ``body``, close."""
         data = body.encode() if isinstance(body, str) else body
         return cls("truncated", body=data, total=declared or 2 * len(data) + 16)
+
+    @classmethod
+    def no_choices(cls) -> Response:
+        """A chat completion whose ``choices`` list is empty."""
+        return cls.json(
+            {"id": "chatcmpl-0", "object": "chat.completion", "created": 0, "choices": []}
+        )
+
+    @classmethod
+    def redirect(cls, location: str, *, status: int = 307) -> Response:
+        """A redirect to ``location`` (another server's URL, for example)."""
+        return cls.raw(
+            b"", status=status, content_type="text/plain", headers={"location": location}
+        )
+
+    @classmethod
+    def endless(
+        cls,
+        prefix: bytes | str = b"",
+        *,
+        chunk_size: int = 65536,
+        chunk_delay: float = 0.0,
+        content_type: str = "application/json",
+        status: int = 200,
+    ) -> Response:
+        """A chunked body that never ends: ``prefix``, then filler bytes until the client
+        disconnects or the server stops (``chunk_delay`` seconds between chunks)."""
+        data = prefix.encode() if isinstance(prefix, str) else prefix
+        return cls(
+            "endless",
+            status=status,
+            body=data,
+            chunk_size=chunk_size,
+            chunk_delay=chunk_delay,
+            content_type=content_type,
+        )
+
+    @classmethod
+    def sized(
+        cls, size: int, *, prefix: bytes | str = b"", content_type: str = "application/json"
+    ) -> Response:
+        """A body of ``size`` bytes announced by ``content-length``: ``prefix``, then filler."""
+        data = prefix.encode() if isinstance(prefix, str) else prefix
+        return cls("sized", body=data, total=size, content_type=content_type)
+
+    @classmethod
+    def trickle(
+        cls,
+        body: bytes | str,
+        *,
+        every: float = 0.1,
+        chunk_size: int = 1,
+        content_type: str = "application/json",
+    ) -> Response:
+        """``body`` in chunks of ``chunk_size`` bytes, one every ``every`` seconds: each
+        read is quick, the whole answer slow."""
+        data = body.encode() if isinstance(body, str) else body
+        return cls.audio(data, chunk_size=chunk_size, chunk_delay=every, content_type=content_type)
 
     @classmethod
     def hang(cls) -> Response:
@@ -593,8 +664,40 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(response.body)
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_WR)
+        elif response.kind == "endless":
+            self._endless(response)
+        elif response.kind == "sized":
+            self._sized(response)
         else:
             self._stream(response)
+
+    def _endless(self, response: Response) -> None:
+        self.send_response(response.status)
+        self.send_header("content-type", response.content_type)
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        self.close_connection = True
+        if response.body:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(response.body), response.body))
+        sent = 0
+        while not self.server.owner.stopping.is_set():
+            self._wait(response.chunk_delay)
+            chunk = _generated(sent, response.chunk_size)
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))  # OSError once it leaves
+            sent += len(chunk)
+
+    def _sized(self, response: Response) -> None:
+        total = response.total or 0
+        self.send_response(200)
+        self.send_header("content-type", response.content_type)
+        self.send_header("content-length", str(total))
+        self.end_headers()
+        self.wfile.write(response.body[:total])
+        sent = min(len(response.body), total)
+        while sent < total and not self.server.owner.stopping.is_set():
+            chunk = _generated(sent, min(65536, total - sent))
+            self.wfile.write(chunk)
+            sent += len(chunk)
 
     def _chat_body(self, response: Response, request: RecordedRequest) -> dict[str, Any]:
         model = request.json.get("model", "") if isinstance(request.json, dict) else ""

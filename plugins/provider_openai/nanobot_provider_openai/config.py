@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import attrs
 from attrs import field, frozen
 
-from nanobot_core import ConfigError, Secret
+from nanobot_core import Secret
 from nanobot_core.config import FieldError
 from nanobot_core.validators import http_url, not_negative, positive
 
-ENV_KEY = "OPENAI_API_KEY"
+from .client import ENV_KEY, Endpoint, describe_server, resolve_key
+
 TABLE = "providers.openai"
+
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+"""16 MiB: a chat completion of 100,000 tokens is well under 1 MiB."""
+
+REASONING_FIELDS = ("reasoning_details", "reasoning_content", "reasoning")
+"""Assistant-message fields that ``echo_reasoning`` may name."""
 
 
 # FieldError tells the core which key failed: "providers.openai.timeout: must be ...".
@@ -38,18 +43,39 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 
 
-def _headers(instance: object, attribute: attrs.Attribute[Any], value: Mapping[str, str]) -> None:
-    # Caught here, by `nanobot check`, rather than as a failed connection on every turn.
-    # The value is never quoted: a header may carry a gateway's credentials.
-    for name, text in value.items():
-        if not _HEADER_NAME.fullmatch(name):
+def check_headers(
+    instance: object, attribute: attrs.Attribute[Any], value: Mapping[str, str] | None
+) -> None:
+    """Header names must be tokens and values printable ASCII strings (``nanobot check``).
+
+    The value is never quoted: a header may carry a gateway's credentials.
+    """
+    for name, text in (value or {}).items():
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
             raise FieldError(attribute.name, f"{name!r} is not a valid header name")
+        if not isinstance(text, str):
+            raise FieldError(f"{attribute.name}.{name}", "expected a string")
         if not _HEADER_VALUE.fullmatch(text):
             raise FieldError(attribute.name, f"the value of {name!r} must be printable ASCII")
 
 
-def _header_names(value: Mapping[str, str]) -> str:
-    return repr({name: "…" for name in value})
+def header_names(value: Mapping[str, str] | None) -> str:
+    return "None" if value is None else repr({name: "…" for name in value})
+
+
+def _one_length_limit(instance: Any, attribute: attrs.Attribute[Any], value: int | None) -> None:
+    _optional_positive(instance, attribute, value)
+    if value is not None and instance.max_tokens is not None:
+        raise FieldError(attribute.name, "set either max_tokens or max_completion_tokens, not both")
+
+
+def _reasoning_fields(
+    instance: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]
+) -> None:
+    for name in value:
+        if name not in REASONING_FIELDS:
+            allowed = ", ".join(map(repr, REASONING_FIELDS))
+            raise FieldError(attribute.name, f"{name!r} is not one of {allowed}")
 
 
 @frozen
@@ -58,32 +84,60 @@ class OpenAIConfig:
 
     ``api_key`` falls back to ``$OPENAI_API_KEY`` when the factory runs. A
     server that needs no key (Ollama, a local vLLM) takes any placeholder,
-    conventionally ``api_key = "none"``.
+    conventionally ``api_key = "none"``. ``[speech.openai]`` inherits
+    ``api_key``, ``base_url``, ``extra_headers`` and ``timeout`` from here.
     """
 
     api_key: Secret | None = None
     base_url: str = field(default="https://api.openai.com/v1", validator=http_url)
-    timeout: float = field(default=60.0, validator=positive)
+    timeout: float = field(
+        default=60.0, validator=positive, metadata={"help": "seconds for each whole request"}
+    )
     max_retries: int = field(default=2, validator=not_negative)
     temperature: float | None = field(default=None, validator=_temperature)
-    max_tokens: int | None = field(default=None, validator=_optional_positive)
-    extra_headers: Mapping[str, str] = field(factory=dict, validator=_headers, repr=_header_names)
+    max_tokens: int | None = field(
+        default=None, validator=_optional_positive, metadata={"help": "Ollama, vLLM, Groq..."}
+    )
+    max_completion_tokens: int | None = field(
+        default=None,
+        validator=_one_length_limit,
+        metadata={"example": "4096", "help": "OpenAI (its reasoning models need this one)"},
+    )
+    max_response_bytes: int = field(
+        default=MAX_RESPONSE_BYTES,
+        validator=positive,
+        metadata={"help": "a larger chat or transcription response is abandoned"},
+    )
+    echo_reasoning: tuple[str, ...] = field(
+        default=("reasoning_details",),
+        validator=_reasoning_fields,
+        metadata={"help": "assistant fields sent back within a turn"},
+    )
+    extra_headers: Mapping[str, str] = field(
+        factory=dict, validator=check_headers, repr=header_names
+    )
     transcription_model: str = "whisper-1"
     transcription_language: str | None = None
 
     @property
     def server(self) -> str:
         """``host[:port]`` of ``base_url``, for messages (no credentials, no path)."""
-        parts = urlsplit(self.base_url)
-        host = parts.hostname or "?"
-        return f"{host}:{parts.port}" if parts.port else host
+        return describe_server(self.base_url)
+
+    def endpoint(self, key: Secret) -> Endpoint:
+        return Endpoint(
+            base_url=self.base_url,
+            key=key,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            max_bytes=self.max_response_bytes,
+            limit_setting=f"{TABLE}.max_response_bytes",
+            headers=dict(self.extra_headers),
+        )
+
+    def key(self, env: Mapping[str, str] | None = None) -> Secret:
+        """The configured key, else ``$OPENAI_API_KEY``; ``ConfigError`` when neither is set."""
+        return resolve_key(self.api_key, TABLE, env)
 
 
-def resolve_key(config: OpenAIConfig, env: Mapping[str, str] | None = None) -> Secret:
-    """The configured key, else ``$OPENAI_API_KEY``; ``ConfigError`` naming both when neither."""
-    if config.api_key is not None:
-        return config.api_key
-    found = Secret.from_env(ENV_KEY, os.environ if env is None else env)
-    if found is None:
-        raise ConfigError(f"{TABLE}.api_key: not set, and {ENV_KEY} is not in the environment")
-    return found
+__all__ = ["ENV_KEY", "REASONING_FIELDS", "TABLE", "OpenAIConfig"]

@@ -8,16 +8,16 @@ from nanobot_core import hookimpl
 from nanobot_core.registry import Register
 
 from .chat import OpenAIChatModel
-from .config import OpenAIConfig, resolve_key
+from .config import OpenAIConfig
 from .transcription import OpenAITranscriber
 
 
 def make_chat_model(config: OpenAIConfig, host: Any) -> OpenAIChatModel:
-    return OpenAIChatModel(config, resolve_key(config))
+    return OpenAIChatModel(config, config.key())
 
 
 def make_transcriber(config: OpenAIConfig, host: Any) -> OpenAITranscriber:
-    return OpenAITranscriber(config, resolve_key(config))
+    return OpenAITranscriber(config, config.key())
 
 
 @hookimpl

@@ -6,14 +6,18 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import trio
-from attrs import define
+from attrs import define, field
 
-from nanobot_core import MediaError
+from nanobot_core import MediaError, Secret
+from nanobot_core.text import replace_surrogates
 
-from .client import ClientOwner, malformed
+from .client import ClientOwner, Endpoint, malformed
+from .config import OpenAIConfig
 
 MAX_BYTES = 25 * 1024 * 1024
-"""The upload limit of OpenAI's transcription endpoint (Groq's is the same on its free tier)."""
+"""The upload limit of OpenAI's transcription endpoint, which it calls "25 MB" (Groq's free
+tier has the same); every message states it that way."""
+LIMIT_TEXT = "25 MB"
 
 # The API decides the format by the file name; these are the same containers under other names.
 _RENAME = {".oga": ".ogg", ".opus": ".ogg", ".mp4a": ".m4a"}
@@ -26,6 +30,13 @@ class OpenAITranscriber(ClientOwner):
     The file is checked against the 25 MB limit, then handed to the SDK as an
     open file, which the upload reads in 64 KiB pieces: never whole in memory.
     """
+
+    config: OpenAIConfig
+    key: Secret = field(repr=False)
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return self.config.endpoint(self.key)
 
     async def transcribe(self, audio: Path, *, language: str | None = None) -> str:
         """The text spoken in ``audio``; ``language`` (ISO 639-1, e.g. "de") is a hint.
@@ -50,8 +61,8 @@ class OpenAITranscriber(ClientOwner):
             file.close()
         text = getattr(result, "text", None)
         if not isinstance(text, str):
-            raise malformed(self.config, "a transcription without text")
-        return text.strip()
+            raise malformed(self.endpoint, "a transcription without text")
+        return replace_surrogates(text).strip()
 
 
 async def _check_size(audio: Path) -> None:
@@ -63,7 +74,7 @@ async def _check_size(audio: Path) -> None:
         raise MediaError("the audio file is empty")
     if size > MAX_BYTES:
         raise MediaError(
-            f"the audio is {size / 1024 / 1024:.1f} MB; transcription accepts at most 25 MB"
+            f"the audio is {size / 1024 / 1024:.1f} MB; transcription accepts at most {LIMIT_TEXT}"
         )
 
 

@@ -114,8 +114,8 @@ async def test_tool_call_round_trip(server: OpenAIServer, model: OpenAIChatModel
     assert tool == {"role": "tool", "tool_call_id": "c-7", "content": "sunny, 24 °C"}
 
 
-async def test_reasoning_fields_survive_in_history(
-    server: OpenAIServer, model: OpenAIChatModel
+async def test_reasoning_fields_named_by_echo_reasoning_survive_in_history(
+    server: OpenAIServer,
 ) -> None:
     server.chat.push(
         Response.chat(
@@ -125,18 +125,58 @@ async def test_reasoning_fields_survive_in_history(
         ),
         Response.chat("Cold.", extra={"reasoning_content": "It is 2 °C."}),
     )
+    config = make_config(server, echo_reasoning=("reasoning_content",))
     history = ask("weather in Oslo?").messages
-    first = await model.complete(ChatRequest("m", history, tools=(WEATHER,)))
-    assert first.extra == {"reasoning_content": "I should look up the weather."}
-    history += (
-        first.as_message(),
-        ChatMessage.of("tool", "2 °C", tool_call_id=first.tool_calls[0].id),
-    )
-    second = await model.complete(ChatRequest("m", history, tools=(WEATHER,)))
+    async with OpenAIChatModel(config, config.api_key) as model:  # type: ignore[arg-type]
+        first = await model.complete(ChatRequest("m", history, tools=(WEATHER,)))
+        assert first.extra == {"reasoning_content": "I should look up the weather."}
+        history += (
+            first.as_message(),
+            ChatMessage.of("tool", "2 °C", tool_call_id=first.tool_calls[0].id),
+        )
+        second = await model.complete(ChatRequest("m", history, tools=(WEATHER,)))
     assert second.extra == {"reasoning_content": "It is 2 °C."}
     sent_back = server.chat.requests[1].json["messages"][2]
     assert sent_back["reasoning_content"] == "I should look up the weather."
     assert sent_back["tool_calls"][0]["function"]["name"] == "get_weather"
+
+
+async def test_by_default_only_reasoning_details_are_echoed(
+    server: OpenAIServer, model: OpenAIChatModel
+) -> None:
+    # OpenRouter needs reasoning_details back for tool use; Groq rejects reasoning_content;
+    # a field nobody asked for (vendor_field) is never sent back.
+    details = [{"type": "reasoning.text", "text": "Look it up.", "format": "anthropic-claude-v1"}]
+    extra = {"reasoning_details": details, "reasoning_content": "hm", "vendor_field": {"a": 1}}
+    server.chat.push(
+        Response.chat(None, tool_calls=[tool_call("get_weather", {"city": "Oslo"})], extra=extra)
+    )
+    history = ask("weather in Oslo?").messages
+    first = await model.complete(ChatRequest("m", history, tools=(WEATHER,)))
+    assert first.extra == {"reasoning_details": details}
+    history += (
+        first.as_message(),
+        ChatMessage.of("tool", "2 °C", tool_call_id=first.tool_calls[0].id),
+    )
+    await model.complete(ChatRequest("m", history, tools=(WEATHER,)))
+    sent_back = server.chat.requests[1].json["messages"][2]
+    assert sent_back["reasoning_details"] == details
+    assert "reasoning_content" not in sent_back
+    assert "vendor_field" not in sent_back
+
+
+async def test_echo_reasoning_can_be_turned_off(server: OpenAIServer) -> None:
+    server.chat.push(
+        Response.chat(
+            None,
+            tool_calls=[tool_call("get_weather", {})],
+            extra={"reasoning_details": [{"type": "x"}]},
+        )
+    )
+    config = make_config(server, echo_reasoning=())
+    async with OpenAIChatModel(config, config.api_key) as model:  # type: ignore[arg-type]
+        first = await model.complete(ChatRequest("m", ask("?").messages, tools=(WEATHER,)))
+    assert first.extra == {}
 
 
 async def test_plain_assistant_history_is_text(

@@ -76,3 +76,32 @@ async def test_missing_key_is_named_by_check_and_chat(server: OpenAIServer, tmp_
         assert expected in result.stderr.decode()
         assert "Traceback" not in result.stderr.decode()
     assert server.requests == []
+
+
+async def test_chat_prints_a_reply_with_a_lone_surrogate_and_escapes_safely(
+    server: OpenAIServer, tmp_path: Path
+) -> None:
+    server.chat.push(Response.chat("hi \ud800 there\x1b[2J\x1b]0;owned\x07!"))
+    config = write_config(tmp_path, server)
+    with trio.fail_after(30):
+        result = await nanobot("chat", "-c", str(config), "-m", "hello", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode() == "hi \ufffd there!\n"
+    # the turn was stored: the next turn's history has the cleaned reply
+    server.chat.push(Response.chat("again"))
+    result = await nanobot("chat", "-c", str(config), "-m", "more", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr.decode()
+    history = server.chat.requests[-1].json["messages"]
+    assert {"role": "assistant", "content": "hi \ufffd there\x1b[2J\x1b]0;owned\x07!"} in history
+
+
+async def test_chat_prints_a_server_error_without_escapes(
+    server: OpenAIServer, tmp_path: Path
+) -> None:
+    server.chat.push(Response.error(400, "\x1b[2J\x1b]2;title\x07bad request"))
+    config = write_config(tmp_path, server)
+    with trio.fail_after(30):
+        result = await nanobot("chat", "-c", str(config), "-m", "hello", cwd=tmp_path)
+    assert result.returncode == 2
+    assert b"\x1b" not in result.stderr
+    assert b"(400: bad request)" in result.stderr

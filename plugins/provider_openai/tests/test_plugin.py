@@ -75,12 +75,12 @@ def test_header_values_stay_out_of_repr() -> None:
 
 
 def test_only_json_errors_are_reported_as_not_json() -> None:
-    config = OpenAIConfig()
+    endpoint = OpenAIConfig().endpoint(Secret("k"))
     not_json = json.JSONDecodeError("Expecting value", "<html>", 0)
-    assert "not JSON" in str(translate(not_json, config, Secret("k"), "chat"))
+    assert "not JSON" in str(translate(not_json, endpoint, "chat"))
     # any other ValueError is a bug to propagate, not the server's fault
     encoding = UnicodeEncodeError("ascii", "é", 0, 1, "ordinal not in range(128)")
-    assert translate(encoding, config, Secret("k"), "chat") is None
+    assert translate(encoding, endpoint, "chat") is None
 
 
 def test_defaults() -> None:
@@ -113,6 +113,24 @@ def test_defaults() -> None:
         (
             {"extra_headers": {"X-Title": "café"}},
             "providers.openai.extra_headers: the value of 'X-Title' must be printable ASCII",
+        ),
+        (
+            {"extra_headers": {"X-Title": 5}},
+            "providers.openai.extra_headers.X-Title: expected a string, got a number",
+        ),
+        (
+            {"max_response_bytes": 0},
+            "providers.openai.max_response_bytes: must be greater than 0, got 0",
+        ),
+        (
+            {"max_tokens": 100, "max_completion_tokens": 100},
+            "providers.openai.max_completion_tokens: set either max_tokens or "
+            "max_completion_tokens, not both",
+        ),
+        (
+            {"echo_reasoning": ["thoughts"]},
+            "providers.openai.echo_reasoning: 'thoughts' is not one of 'reasoning_details', "
+            "'reasoning_content', 'reasoning'",
         ),
         ({"modle": "x"}, "providers.openai: unknown key 'modle'"),
         ({"api_key": {"env": "NOPE"}}, "providers.openai.api_key: environment variable NOPE"),

@@ -10,25 +10,23 @@ from __future__ import annotations
 
 import logging
 import secrets
-import sys
+from collections.abc import Mapping
 from contextlib import aclosing
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Self
-from urllib.parse import urlsplit
 
 import trio
 from attrs import define, field
+from nanobot_provider_openai.client import ClientOwner, Endpoint, describe_server, translate
 
 from nanobot_core import AudioFile, Secret, SpeechError
 
-from .config import OpenAISpeechConfig
+from .config import DEFAULTS, PROVIDER, TABLE, OpenAISpeechConfig
 from .markdown import CODE_OMITTED, to_speech
 from .ogg import OggError, opus_duration
 from .segmentation import API_LIMIT, split_text
 
 if TYPE_CHECKING:
-    from openai import AsyncOpenAI
     from trio._file_io import AsyncIOWrapper
 
 log = logging.getLogger(__name__)
@@ -41,37 +39,60 @@ CLEANUP_SECONDS = 5.0
 
 
 @define
-class OpenAISpeech:
-    """Synthesises speech with ``/v1/audio/speech``; enter it (``async with``) before use."""
+class OpenAISpeech(ClientOwner):
+    """Synthesises speech with ``/v1/audio/speech``; enter it (``async with``) before use.
+
+    ``config`` has its inherited settings filled in (``config.inherit``);
+    ``origins`` says where each came from, for ``nanobot check`` and messages.
+    """
 
     config: OpenAISpeechConfig
-    api_key: Secret
-    _client: AsyncOpenAI | None = field(default=None, init=False)
+    api_key: Secret = field(repr=False)
+    origins: Mapping[str, str] = field(factory=dict)
+
+    @property
+    def endpoint(self) -> Endpoint:
+        config = self.config
+
+        def setting(name: str) -> str:
+            table = PROVIDER if self.origins.get(name) == PROVIDER else TABLE
+            return f"{table}.{name}"
+
+        return Endpoint(
+            base_url=config.base_url or DEFAULTS["base_url"],
+            key=self.api_key,
+            timeout=config.timeout or DEFAULTS["timeout"],
+            max_retries=config.max_retries,
+            max_bytes=config.max_audio_bytes,
+            limit_setting=f"{TABLE}.max_audio_bytes",
+            key_setting=setting("api_key"),
+            url_setting=setting("base_url"),
+            headers=dict(config.extra_headers or {}),
+        )
+
+    def describe_setup(self) -> str:
+        """One line for ``nanobot check``: the server and where each setting came from."""
+        origins = self.origins
+        endpoint = self.endpoint
+
+        def source(name: str) -> str:
+            where = origins.get(name, TABLE)
+            return "default" if where == "default" else f"from {where}"
+
+        headers = ", ".join(sorted(endpoint.headers)) or "none"
+        server = describe_server(endpoint.base_url)
+        return (
+            f"{TABLE}: server {server} (base_url {source('base_url')}), "
+            f"api_key {source('api_key')}, extra_headers {headers} "
+            f"({source('extra_headers')}), timeout {endpoint.timeout:g} s ({source('timeout')})"
+        )
 
     async def __aenter__(self) -> Self:
-        from openai import AsyncOpenAI  # heavy: imported only when the runtime starts us
-
-        self._client = AsyncOpenAI(
-            api_key=self.api_key.reveal(),
-            base_url=self.config.base_url,
-            timeout=self.config.timeout,
-            max_retries=self.config.max_retries,
-        )
+        await super().__aenter__()
         # The SDK imports its resource modules on first use: do it now, at start-up,
         # rather than inside the first reply's event-loop turn (~20 ms of imports).
-        self._client.audio.speech.with_streaming_response  # noqa: B018
+        self.client.audio.speech.with_streaming_response  # noqa: B018
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            with trio.move_on_after(CLEANUP_SECONDS, shield=True):
-                await client.close()
 
     async def synthesize(self, text: str, workdir: Path) -> tuple[AudioFile, ...]:
         """Voice notes for ``text``, in order; raises ``SpeechError`` when none can be made."""
@@ -107,12 +128,11 @@ class OpenAISpeech:
         return split_text(spoken, API_LIMIT)
 
     async def _stream_to(self, path: trio.Path, segment: str) -> None:
-        if self._client is None:
-            raise RuntimeError("OpenAISpeech must be entered (async with) before synthesize()")
+        client = self.client
         options: dict[str, Any] = {}
-        if self.config.instructions:
+        if self.config.instructions:  # the config refuses it for models that do not take it
             options["instructions"] = self.config.instructions
-        request = self._client.audio.speech.with_streaming_response.create(
+        request = client.audio.speech.with_streaming_response.create(
             input=segment,
             model=self.config.model,
             voice=self.config.voice,
@@ -137,11 +157,11 @@ class OpenAISpeech:
             log.warning("speech synthesis failed: %s", error)
             raise
         except Exception as error:
-            speech_error = self._speech_error(error)
-            if speech_error is None:
+            problem = translate(error, self.endpoint, "speech")
+            if problem is None:
                 raise
-            log.warning("speech synthesis failed (%s): %s", type(error).__name__, speech_error)
-            raise speech_error from error
+            log.warning("speech synthesis failed: %s", problem)
+            raise SpeechError(f"{problem}.") from None
 
     async def _duration(self, path: trio.Path) -> float:
         try:
@@ -149,32 +169,6 @@ class OpenAISpeech:
         except OggError as error:
             log.warning("speech service returned unusable audio: %s", error)
             raise SpeechError("the speech service did not return OGG/Opus audio.") from error
-
-    def _speech_error(self, error: Exception) -> SpeechError | None:
-        """One user-facing line for a failure of the speech service, or ``None`` for a bug."""
-        import openai
-
-        if isinstance(error, openai.APIStatusError):
-            status = error.status_code
-            if status in (401, 403):
-                reason = f"the speech service rejected the API key (HTTP {status})"
-            elif status == 429:
-                reason = "the speech service is rate limiting requests (HTTP 429)"
-            elif status >= 500:
-                reason = f"the speech service failed (HTTP {status})"
-            else:
-                reason = f"the speech service refused the request (HTTP {status})"
-                detail = _server_message(error.body, self.api_key)
-                reason += f": {detail}" if detail else ""
-        elif isinstance(error, openai.APITimeoutError):
-            reason = f"the speech service did not answer within {self.config.timeout:g} s"
-        elif isinstance(error, openai.APIConnectionError):
-            reason = f"cannot reach the speech service at {_server(self.config.base_url)}"
-        elif _is_transport_error(error):
-            reason = "the speech service stopped sending audio"
-        else:
-            return None
-        return SpeechError(f"{reason}.")
 
 
 async def _create(path: trio.Path) -> AsyncIOWrapper[BinaryIO]:
@@ -186,31 +180,3 @@ async def _create(path: trio.Path) -> AsyncIOWrapper[BinaryIO]:
 
 def _disk_error(error: OSError) -> SpeechError:
     return SpeechError(f"cannot write the voice note: {error.strerror or error}.")
-
-
-def _server_message(body: object, api_key: Secret) -> str:
-    """The server's own explanation of a refused request, as one short line without the key."""
-    message = body.get("message") if isinstance(body, dict) else None
-    if not isinstance(message, str):
-        return ""
-    line = " ".join(message.split()).rstrip(" .")
-    if key := api_key.reveal():
-        line = line.replace(key, "<key>")
-    return line if len(line) <= 200 else line[:199] + "…"
-
-
-def _server(base_url: str) -> str:
-    """``host[:port]`` of ``base_url``: no credentials, path or query in a message."""
-    parts = urlsplit(base_url)
-    host = parts.hostname or "?"
-    return f"{host}:{parts.port}" if parts.port else host
-
-
-def _is_transport_error(error: Exception) -> bool:
-    """A network failure while reading the body (the SDK does not wrap those)."""
-    for name in ("httpx2", "httpx"):
-        module = sys.modules.get(name)
-        transport = getattr(module, "TransportError", None) if module else None
-        if isinstance(transport, type) and isinstance(error, transport):
-            return True
-    return False

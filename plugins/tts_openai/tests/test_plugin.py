@@ -56,7 +56,7 @@ def test_defaults(registry: Registry) -> None:
 
 def test_a_full_table(registry: Registry) -> None:
     table = {
-        "model": "tts-1-hd",
+        "model": "gpt-4o-mini-tts",
         "voice": "nova",
         "speed": 1.25,
         "instructions": "Speak calmly.",
@@ -88,6 +88,21 @@ def test_a_full_table(registry: Registry) -> None:
         ),
         ({"base_url": "http:///v1"}, "speech.openai.base_url: must be an http:// or https:// URL"),
         ({"api_key": {"env": "NOT_SET"}}, "speech.openai.api_key: environment variable NOT_SET"),
+        (
+            {"model": "tts-1", "instructions": "Speak warmly."},
+            "speech.openai.instructions: model 'tts-1' does not take instructions "
+            "(gpt-4o-mini-tts does): remove instructions or change model",
+        ),
+        (
+            {"model": "tts-1-hd", "instructions": "Speak warmly."},
+            "speech.openai.instructions: model 'tts-1-hd' does not take instructions",
+        ),
+        ({"max_audio_bytes": 0}, "speech.openai.max_audio_bytes: must be greater than 0, got 0"),
+        (
+            {"extra_headers": {"X-Title": 5}},
+            "speech.openai.extra_headers.X-Title: expected a string, got a number",
+        ),
+        ({"timeout": 0}, "speech.openai.timeout: must be greater than 0, got 0"),
     ],
 )
 def test_bad_tables_name_their_key(registry: Registry, table: dict[str, Any], error: str) -> None:

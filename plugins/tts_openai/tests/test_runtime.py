@@ -55,7 +55,7 @@ async def test_a_server_error_still_sends_the_text(server: OpenAIServer, tmp_pat
         reply = await bot.say("hi")
     assert reply.audio == ()
     assert reply.text.startswith("Hi.\n\n(no voice reply: ")
-    assert "refused the request (HTTP 400): Invalid voice 'robot'." in reply.text
+    assert "refused the speech request (400: Invalid voice 'robot')." in reply.text
 
 
 async def test_only_code_is_sent_as_text_without_a_request(
