@@ -175,9 +175,9 @@ def quoted(doc: str, line: str) -> None:
         ),
         (
             "docs/plugins/tts_openai.md",
-            "[voice]\nsynthesizer = 'openai'\n",
-            "speech.openai.api_key: not set, and the environment variable OPENAI_API_KEY is "
-            'empty (set api_key = { env = "NAME" } or export OPENAI_API_KEY)',
+            "[voice]\nsynthesizer = 'openai'\n[providers.openai]\n",
+            "speech.openai.api_key: not set (nor providers.openai.api_key), and OPENAI_API_KEY "
+            "is not in the environment",
         ),
         (
             "docs/plugins/tts_openai.md",
