@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 import trio
 
@@ -66,7 +66,7 @@ class SessionStore:
         self.path = path
         self._writer = writer
         self._write_lock = trio.Lock()
-        self._pending: list[_Job] = []
+        self._pending: list[_Job[Any]] = []
         self._readers: list[sqlite3.Connection] = []
         self._reader_slots = trio.CapacityLimiter(READERS)
         self._closed = False
@@ -126,7 +126,7 @@ class SessionStore:
         """
         if limit <= 0:
             return []
-        rows = await self._read(
+        rows = await self.read(
             lambda db: db.execute(
                 "SELECT role, text, tool_calls, tool_call_id, extra FROM messages"
                 " WHERE conversation = ? ORDER BY id DESC LIMIT ?",
@@ -140,21 +140,12 @@ class SessionStore:
 
     async def append_turn(self, conversation: str, messages: Sequence[ChatMessage]) -> None:
         """Store one turn's messages in one transaction: all of them or none."""
-        created = time.time()
-        rows = [(conversation, *_row(message), created) for message in messages]
-        if not rows:
-            return
-        await self._write(
-            lambda db: db.executemany(
-                "INSERT INTO messages (conversation, role, text, tool_calls, tool_call_id,"
-                " extra, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-        )
+        if messages:
+            await self.write(turn_writer(conversation, messages))
 
     async def reset(self, conversation: str) -> None:
         """Forget the conversation's messages (``/reset``); its settings stay."""
-        await self._write(
+        await self.write(
             lambda db: db.execute("DELETE FROM messages WHERE conversation = ?", (conversation,))
         )
 
@@ -162,7 +153,7 @@ class SessionStore:
 
     async def get_setting(self, conversation: str, key: str) -> str | None:
         """A per-chat setting such as ``voice``, or ``None`` when never set."""
-        row = await self._read(
+        row = await self.read(
             lambda db: db.execute(
                 "SELECT value FROM settings WHERE conversation = ? AND key = ?",
                 (conversation, key),
@@ -173,13 +164,13 @@ class SessionStore:
     async def set_setting(self, conversation: str, key: str, value: str | None) -> None:
         """Set a per-chat setting; ``None`` removes it."""
         if value is None:
-            await self._write(
+            await self.write(
                 lambda db: db.execute(
                     "DELETE FROM settings WHERE conversation = ? AND key = ?", (conversation, key)
                 )
             )
         else:
-            await self._write(
+            await self.write(
                 lambda db: db.execute(
                     "INSERT INTO settings (conversation, key, value) VALUES (?, ?, ?)"
                     " ON CONFLICT (conversation, key) DO UPDATE SET value = excluded.value",
@@ -189,8 +180,11 @@ class SessionStore:
 
     # --- threads ---------------------------------------------------------------------
 
-    async def _write(self, work: Callable[[sqlite3.Connection], object]) -> None:
-        """Run ``work`` in a transaction and return once it is committed.
+    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in a transaction and return its result once it is committed.
+
+        Other stores kept in the same file (the inbox) write through here, so their
+        rows share the group commit with the turns.
 
         Group commit: writes that queue up while another batch is being committed
         go together into the next transaction, one savepoint each, so one fsync
@@ -199,7 +193,7 @@ class SessionStore:
         and the write may still be committed (whole).
         """
         self._check_open()
-        job = _Job(work)
+        job: _Job[T] = _Job(work)
         self._pending.append(job)
         try:
             async with self._write_lock:
@@ -214,8 +208,10 @@ class SessionStore:
             raise
         if job.error is not None:
             raise job.error
+        return cast(T, job.result)
 
-    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` on a reader connection (WAL: it never waits for a write)."""
         async with self._reader_slots:
             self._check_open()
             if self._readers:
@@ -236,25 +232,26 @@ class SessionStore:
             raise RuntimeError("the session store is closed")
 
 
-class _Job:
+class _Job(Generic[T]):
     """One write waiting for its batch: done once committed (or failed with ``error``)."""
 
-    __slots__ = ("done", "error", "work")
+    __slots__ = ("done", "error", "result", "work")
 
-    def __init__(self, work: Callable[[sqlite3.Connection], object]) -> None:
+    def __init__(self, work: Callable[[sqlite3.Connection], T]) -> None:
         self.work = work
         self.done = False
+        self.result: T | None = None
         self.error: BaseException | None = None
 
 
-def _commit(connection: sqlite3.Connection, batch: list[_Job]) -> None:
+def _commit(connection: sqlite3.Connection, batch: list[_Job[Any]]) -> None:
     """One transaction for the batch; a job that fails is rolled back to its savepoint."""
     try:
         with _transaction(connection):
             for job in batch:
                 connection.execute("SAVEPOINT job")
                 try:
-                    job.work(connection)
+                    job.result = job.work(connection)
                 except Exception as error:
                     connection.execute("ROLLBACK TO job")
                     job.error = error
@@ -283,9 +280,31 @@ class _transaction:
         tb: TracebackType | None,
     ) -> None:
         if exc_type is None:
-            self.connection.execute("COMMIT")
+            try:
+                self.connection.execute("COMMIT")
+            except BaseException:  # a full disk fails the COMMIT: leave no open transaction
+                if self.connection.in_transaction:
+                    self.connection.execute("ROLLBACK")
+                raise
         elif self.connection.in_transaction:
             self.connection.execute("ROLLBACK")
+
+
+def turn_writer(
+    conversation: str, messages: Sequence[ChatMessage]
+) -> Callable[[sqlite3.Connection], None]:
+    """The work of storing one turn, for ``SessionStore.write`` (alone or with an inbox row)."""
+    created = time.time()
+    rows = [(conversation, *_row(message), created) for message in messages]
+
+    def insert(db: sqlite3.Connection) -> None:
+        db.executemany(
+            "INSERT INTO messages (conversation, role, text, tool_calls, tool_call_id,"
+            " extra, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    return insert
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -328,4 +347,4 @@ def _message(row: Row) -> ChatMessage:
     )
 
 
-__all__ = ["FILE_NAME", "SessionStore"]
+__all__ = ["FILE_NAME", "SessionStore", "turn_writer"]

@@ -333,7 +333,7 @@ async def test_group_commit_keeps_each_write_all_or_nothing(tmp_path: Path) -> N
 
         async def bad() -> None:
             try:
-                await store._write(lambda db: db.execute("INSERT INTO nowhere VALUES (1)"))
+                await store.write(lambda db: db.execute("INSERT INTO nowhere VALUES (1)"))
             except sqlite.OperationalError as error:
                 failures.append(error)
 

@@ -87,6 +87,12 @@ class ConsoleChannel:
         await self._replied.wait()
 
     async def send(self, outbound: Outbound) -> None:
+        try:
+            await self._show(outbound)
+        finally:  # a reply that could not be shown must not leave the turn waiting
+            self._replied.set()
+
+    async def _show(self, outbound: Outbound) -> None:
         self.statuses.append(outbound.status)
         stream = self.stdout if outbound.status is TurnStatus.OK else self.stderr
         stream.write(outbound.text.rstrip("\n") + "\n")
@@ -97,7 +103,6 @@ class ConsoleChannel:
             await trio.to_thread.run_sync(shutil.copyfile, audio.path, target)
             self.stdout.write(f"audio: {target}\n")
         self.stdout.flush()
-        self._replied.set()
 
     async def set_activity(self, chat_id: str, activity: Activity | None) -> None:
         if not self.stderr.isatty():
