@@ -93,7 +93,11 @@ class Inbox(Protocol):
         ...
 
     async def delivered(self, ticket: Ticket) -> None:
-        """The reply was handed to the channel: the entry is done."""
+        """The reply was handed to the channel: the entry is done (durable by ``flush``)."""
+        ...
+
+    async def flush(self) -> None:
+        """Make the ``delivered`` marks so far durable."""
         ...
 
     async def unfinished(self, channels: Collection[str]) -> list[Unfinished]:
@@ -164,12 +168,18 @@ class SqliteInbox:
             await self._store.write(write)
 
     async def delivered(self, ticket: Ticket) -> None:
-        await self._store.write(
+        """Queued for the next commit (at most ``flush`` later): a mark lost in a crash
+        only means the reply is sent once more after the restart."""
+        self._store.write_soon(
             lambda db: db.execute(
                 "UPDATE inbox SET state = ?, reply = NULL WHERE id = ?",
                 (State.DONE.value, ticket.id),
             )
         )
+
+    async def flush(self) -> None:
+        """Commit the marks ``delivered`` queued."""
+        await self._store.flush()
 
     async def unfinished(self, channels: Collection[str]) -> list[Unfinished]:
         names = sorted(channels)

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 IDLE_CHAT_SECONDS = 60.0
 BACKOFF_MAX = 60.0
 HEALTHY_RUN = 60.0  # a channel that ran this long before crashing starts its backoff again
+MARK_DELAY = 1.0  # seconds a "reply sent" mark may wait for a commit to ride along with
 RESTARTED = "Sorry, I was restarted before I could answer that; please send it again."
 RESTARTED_FILES = (
     "Sorry, I was restarted before I could answer that, and the files you sent were not "
@@ -131,7 +132,9 @@ class Runtime:
             log.info("denied %s user %s (not in allow_from)", inbound.channel, inbound.user_id)
             return Admission.DENIED
         ticket = None
-        if self._inbox is not None:
+        # Without a platform id a message can be neither recognised when it comes
+        # again nor answered after a restart (the console): it is not recorded.
+        if self._inbox is not None and inbound.message_id is not None:
             try:
                 ticket = await self._inbox.accept(inbound)
             except Exception as error:  # a full disk: answer anyway; the reply will say so
@@ -155,13 +158,10 @@ class Runtime:
         return Admission.ACCEPTED
 
     async def _too_late(self, inbound: Inbound, ticket: Ticket | None) -> Admission:
-        """Shutting down: a recorded message with an id is answered by the next start."""
-        if ticket is not None and inbound.message_id is not None:
+        """Shutting down: a recorded message is answered by the next start."""
+        if ticket is not None:
             return Admission.ACCEPTED
         log.info("shutting down: dropped a message from %s", inbound.channel)
-        if ticket is not None and self._inbox is not None:
-            with trio.CancelScope(shield=True):
-                await self._inbox.delivered(ticket)  # nothing to answer after a restart
         return Admission.CLOSED
 
     # --- running ----------------------------------------------------------------------
@@ -199,6 +199,7 @@ class Runtime:
             try:
                 async with trio.open_nursery() as outer:
                     outer.start_soon(self._stop_when_cancelled)
+                    outer.start_soon(self._flush_marks, inbox)
                     async with trio.open_nursery() as turns:
                         self._turns = turns
                         self._queue_replays(replays)  # before any new message of their chats
@@ -231,6 +232,15 @@ class Runtime:
         if self._turns is not None:
             self._turns.cancel_scope.cancel()
 
+    async def _flush_marks(self, inbox: Inbox) -> None:
+        """Replies marked sent become durable within ``MARK_DELAY`` even when all is quiet."""
+        while True:
+            await trio.sleep(MARK_DELAY)
+            try:
+                await inbox.flush()
+            except Exception as error:
+                log.warning("could not store the inbox marks: %s", error)
+
     async def _stop_when_cancelled(self) -> None:
         """Cancelling ``run`` from outside is a shutdown too: it bounds sends by the grace."""
         try:
@@ -260,13 +270,13 @@ class Runtime:
                 jobs.append(job)
         if entries:
             log.warning("%d message(s) left unanswered by the last run: %d to answer now, "
-                        "%d not (no message id, or no longer allowed)",
+                        "%d not (the sender is no longer allowed)",
                         len(entries), len(jobs), dropped)  # fmt: skip
         return jobs
 
     def _replay_job(self, entry: Unfinished, recent: bool) -> _Job | None:
         inbound = entry.inbound
-        if inbound.message_id is None:  # e.g. the console: nothing to reply to after a restart
+        if inbound.message_id is None:  # not recorded since 0.2; older rows may have none
             return None
         access = self._channels[inbound.channel].access.check(inbound.user_id)
         if access is Access.DENIED:

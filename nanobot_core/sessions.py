@@ -14,6 +14,7 @@ base64. ``docs/limits.md`` describes the schema and the path to a shared store.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +25,8 @@ from typing import Any, Generic, TypeVar, cast
 import trio
 
 from .messages import ChatMessage, Role, TextPart, ToolCall
+
+log = logging.getLogger(__name__)
 
 FILE_NAME = "sessions.sqlite3"
 SCHEMA_VERSION = 1
@@ -100,6 +103,9 @@ class SessionStore:
             return
         with trio.CancelScope(shield=True):
             async with self._write_lock:
+                batch, self._pending = self._pending, []
+                if batch:  # marks queued by write_soon
+                    await trio.to_thread.run_sync(_commit, self._writer, batch)
                 self._closed = True
                 readers, self._readers = self._readers, []
                 for connection in (self._writer, *readers):
@@ -210,6 +216,21 @@ class SessionStore:
             raise job.error
         return cast(T, job.result)
 
+    def write_soon(self, work: Callable[[sqlite3.Connection], object]) -> None:
+        """Queue ``work`` for the next commit without waiting for it (``flush`` forces one).
+
+        For marks whose loss in a crash costs little (a reply marked sent): they
+        ride along with the next batch instead of paying an fsync of their own.
+        ``aclose`` commits what is still queued.
+        """
+        self._check_open()
+        self._pending.append(_Job(work, quiet=True))
+
+    async def flush(self) -> None:
+        """Commit what ``write_soon`` queued, if anything."""
+        if any(job.quiet for job in self._pending):
+            await self.write(_nothing)
+
     async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` on a reader connection (WAL: it never waits for a write)."""
         async with self._reader_slots:
@@ -235,10 +256,11 @@ class SessionStore:
 class _Job(Generic[T]):
     """One write waiting for its batch: done once committed (or failed with ``error``)."""
 
-    __slots__ = ("done", "error", "result", "work")
+    __slots__ = ("done", "error", "quiet", "result", "work")
 
-    def __init__(self, work: Callable[[sqlite3.Connection], T]) -> None:
+    def __init__(self, work: Callable[[sqlite3.Connection], T], *, quiet: bool = False) -> None:
         self.work = work
+        self.quiet = quiet  # nobody waits for it: its error is logged
         self.done = False
         self.result: T | None = None
         self.error: BaseException | None = None
@@ -262,6 +284,12 @@ def _commit(connection: sqlite3.Connection, batch: list[_Job[Any]]) -> None:
     finally:
         for job in batch:
             job.done = True
+            if job.quiet and job.error is not None:
+                log.warning("could not store a mark: %s", job.error)
+
+
+def _nothing(connection: sqlite3.Connection) -> None:
+    return None
 
 
 class _transaction:

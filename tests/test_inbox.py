@@ -12,7 +12,15 @@ import pytest
 import trio
 import trio.testing
 
-from nanobot_core import Attachment, AttachmentKind, ChatReply, ChatRequest, Inbound, Outbound
+from nanobot_core import (
+    AccessPolicy,
+    Attachment,
+    AttachmentKind,
+    ChatReply,
+    ChatRequest,
+    Inbound,
+    Outbound,
+)
 from nanobot_core.inbox import KEEP_DONE, SqliteInbox
 from nanobot_core.runtime import RESTARTED, RESTARTED_FILES
 from nanobot_core.sessions import FILE_NAME, SessionStore
@@ -178,18 +186,33 @@ async def test_a_replayed_message_with_files_asks_for_them_again(
     assert (reply.text, reply.reply_to) == (RESTARTED_FILES, "2")
 
 
-async def test_messages_without_an_id_are_not_replayed(
-    storage: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_messages_without_an_id_are_not_recorded(storage: Path) -> None:
     model = HoldModel(hold={"first"})
     config, plugins = setup(model)
     async with Harness.start(config, plugins=plugins, storage=storage) as bot:
         await bot.submit("first")
         await bot.submit("queued")
         await model.holding.wait()
-    caplog.set_level(logging.WARNING)
+        assert rows(storage, "SELECT count(*) FROM inbox") == [(0,)]
     async with Harness.start(config, plugins=plugins, storage=storage) as bot:
         await bot.say("after")
+    assert [o.text for o in bot.channel.sent] == ["re: after"]
+
+
+async def test_a_sender_no_longer_allowed_is_not_answered_after_a_restart(
+    storage: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = HoldModel(hold={"first"})
+    config, plugins = setup(model)
+    async with Harness.start(config, plugins=plugins, storage=storage) as bot:
+        await bot.submit("first", message_id="1")
+        await bot.submit("queued", message_id="2", user_id="mallory")
+        await model.holding.wait()
+    caplog.set_level(logging.WARNING)
+    async with Harness.start(
+        config, plugins=plugins, storage=storage, access=AccessPolicy(allow_from=["user"])
+    ) as bot:
+        await bot.say("after", message_id="3")
     assert [o.text for o in bot.channel.sent] == ["re: after"]
     assert "1 message(s) left unanswered by the last run: 0 to answer now" in caplog.text
     assert rows(storage, "SELECT count(*) FROM inbox WHERE state != 'done'") == [(0,)]
