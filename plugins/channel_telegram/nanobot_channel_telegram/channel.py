@@ -66,7 +66,10 @@ REFUSAL = (
 )
 TOO_BIG = "That file is too big for me ({size:.1f} MB; the limit is {limit:.1f} MB)."
 UNSUPPORTED = "I can't read {what} — send me text, a photo, a voice note, audio, a video or a file."
-STALE = "Sorry, I was offline when you sent that, and it is too old to answer now; please send it again."
+STALE = (
+    "Sorry, I was offline when you sent that, and it is too old to answer now; "
+    "please send it again."
+)
 
 
 class TelegramChannel:
