@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar, cast
 
 import trio
 
+from .errors import NanobotError
 from .messages import ChatMessage, Role, TextPart, ToolCall
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,10 @@ class SessionStore:
 
     @classmethod
     async def open(cls, directory: Path) -> SessionStore:
-        """Open ``directory/sessions.sqlite3``, creating directory, file and schema if needed."""
+        """Open ``directory/sessions.sqlite3``, creating directory, file and schema if needed.
+
+        Raises ``NanobotError`` (one line naming the file) when that fails.
+        """
 
         def connect() -> tuple[Path, sqlite3.Connection]:
             path = Path(directory).expanduser() / FILE_NAME
@@ -92,7 +96,15 @@ class SessionStore:
                 raise
             return path, connection
 
-        return cls(*await trio.to_thread.run_sync(connect))
+        def open_or_say_why() -> tuple[Path, sqlite3.Connection]:
+            try:
+                return connect()
+            except (sqlite3.Error, OSError) as error:  # a full or read-only disk: one line
+                reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+                where = Path(directory).expanduser() / FILE_NAME
+                raise NanobotError(f"cannot open the session store {where}: {reason}") from None
+
+        return cls(*await trio.to_thread.run_sync(open_or_say_why))
 
     async def aclose(self) -> None:
         """Wait for a write in progress, then close every connection. Idempotent.

@@ -292,3 +292,22 @@ def test_nanobot_chat_whose_reply_cannot_be_shown_ends_and_keeps_the_turn(tmp_pa
             ("user", "hello"),
             ("assistant", "echo: hello"),
         ]
+
+
+def test_nanobot_chat_on_a_full_disk_with_no_store_yet_is_one_line_and_exit_1(
+    tmp_path: Path,
+) -> None:
+    with small_tmpfs(tmp_path / "disk", "1m") as disk:
+        (disk / "storage").mkdir()
+        fill(disk)
+        config = tmp_path / "nanobot.toml"
+        config.write_text(f'[storage]\npath = "{disk / "storage"}"\n\n[channels.console]\n')
+        chat = subprocess.run(
+            [sys.executable, "-m", "nanobot_core", "chat", "-c", str(config), "-m", "hi"],
+            capture_output=True, env=child_env(tmp_path), text=True, timeout=30,
+        )  # fmt: skip
+    assert chat.returncode == 1
+    assert chat.stderr.splitlines() == [
+        f"error: cannot open the session store {disk / 'storage' / FILE_NAME}: "
+        "database or disk is full"
+    ]
