@@ -145,7 +145,7 @@ class Runtime:
                              inbound.channel, inbound.message_id)  # fmt: skip
                     return Admission.ACCEPTED
         if self._turns is None or self._stopping:
-            return await self._too_late(inbound, ticket)
+            return self._too_late(inbound, ticket)
         key = (inbound.channel, inbound.chat_id)
         chat = self._chats.get(key) or self._open_chat(key)
         try:
@@ -154,10 +154,10 @@ class Runtime:
             except trio.WouldBlock:
                 await chat.send.send(_Job(inbound, access, ticket))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return await self._too_late(inbound, ticket)  # shutdown began while it waited
+            return self._too_late(inbound, ticket)  # shutdown began while it waited
         return Admission.ACCEPTED
 
-    async def _too_late(self, inbound: Inbound, ticket: Ticket | None) -> Admission:
+    def _too_late(self, inbound: Inbound, ticket: Ticket | None) -> Admission:
         """Shutting down: a recorded message is answered by the next start."""
         if ticket is not None:
             return Admission.ACCEPTED
