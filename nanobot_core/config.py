@@ -145,6 +145,7 @@ class RuntimeConfig:
     turn_timeout: float = field(default=600.0, validator=_positive)
     shutdown_grace: float = field(default=3.0, validator=_positive)
     restart_delay: float = field(default=1.0, validator=_positive)
+    replay_window: float = field(default=300.0, validator=_positive)
 
 
 @frozen

@@ -84,6 +84,13 @@ class Inbound:
     ``user_id`` is who sent it (access control and rate limits are per user).
     ``session`` distinguishes several conversations in one chat (the console's
     ``--session``); most channels leave it empty.
+
+    ``message_id`` is the platform's id for the message, unique within the
+    channel (a Telegram message id). Give it whenever the platform has one: a
+    message with an id is recorded in the durable inbox before ``submit``
+    returns, a second delivery of the same id is answered once, and one left
+    unanswered by a crash is answered after the restart (``docs/delivery.md``).
+    Without an id nothing is recorded. Replies carry it back as ``reply_to``.
     """
 
     channel: str

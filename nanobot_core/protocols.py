@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 class Admission(enum.StrEnum):
     """What ``Host.submit`` says about an inbound message."""
 
-    ACCEPTED = "accepted"
+    ACCEPTED = "accepted"  # queued, and recorded durably when it has a message_id
     DENIED = "denied"  # not on the channel's allow-list: nothing was processed
     CLOSED = "closed"  # the runtime is shutting down: nothing was queued, say nothing
 

@@ -4,27 +4,36 @@ Turns of one chat run in order through that chat's bounded queue; chats run
 concurrently up to ``[runtime] max_concurrent_chats``. Every channel runs in
 its own supervised task: a crash is logged and the channel restarted with
 exponential backoff while the others keep going.
+
+Every accepted message is in the durable inbox before ``submit`` returns. At
+start-up, the entries a previous run left unfinished go first into their chats'
+queues: answered ones are sent again, ones younger than ``[runtime]
+replay_window`` are run again, older ones (and ones whose files were not kept)
+get a line asking to send them again.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import AsyncExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 
 import trio
-from attrs import define, field
+from attrs import define, field, frozen
 
 from .access import Access
 from .agent import Agent
 from .components import Components
 from .config import Config
 from .errors import ConfigError
+from .exceptiongroups import sole
+from .inbox import Inbox, SqliteInbox, Ticket, Unfinished
 from .limits import Limits
 from .media import MediaStage
-from .messages import Inbound
+from .messages import Inbound, Outbound, TurnStatus
 from .protocols import Admission, Channel
 from .registry import Registry
 from .sessions import SessionStore
@@ -36,11 +45,29 @@ log = logging.getLogger(__name__)
 IDLE_CHAT_SECONDS = 60.0
 BACKOFF_MAX = 60.0
 HEALTHY_RUN = 60.0  # a channel that ran this long before crashing starts its backoff again
+MARK_DELAY = 1.0  # seconds a "reply sent" mark may wait for a commit to ride along with
+RESTARTED = "Sorry, I was restarted before I could answer that; please send it again."
+RESTARTED_FILES = (
+    "Sorry, I was restarted before I could answer that, and the files you sent were not "
+    "kept; please send them again."
+)
+
+
+@frozen
+class _Job:
+    """One queued message. ``reply`` set: a replay that only sends it (``stored``: again)."""
+
+    inbound: Inbound
+    access: Access
+    ticket: Ticket | None
+    reply: Outbound | None = None
+    stored: bool = False
+    replayed: bool = False
 
 
 @define
 class _Chat:
-    send: trio.MemorySendChannel[tuple[Inbound, Access]]
+    send: trio.MemorySendChannel[_Job]
 
 
 @define(eq=False)
@@ -55,6 +82,7 @@ class Runtime:
     _chats: dict[tuple[str, str], _Chat] = field(init=False, factory=dict)
     _sending: set[trio.CancelScope] = field(init=False, factory=set)
     _runner: TurnRunner | None = field(init=False, default=None)
+    _inbox: Inbox | None = field(init=False, default=None)
     _turns: trio.Nursery | None = field(init=False, default=None)
     _slots: trio.CapacityLimiter | None = field(init=False, default=None)
     _stopping: bool = field(init=False, default=False)
@@ -88,7 +116,12 @@ class Runtime:
         return self._config.storage.path
 
     async def submit(self, inbound: Inbound) -> Admission:
-        """Queue a message for its chat (waits while that chat's queue is full)."""
+        """Record a message in the inbox, then queue it for its chat.
+
+        Waits while that chat's queue is full. A message whose channel and
+        ``message_id`` were accepted before is answered once: this returns
+        ``ACCEPTED`` and queues nothing.
+        """
         channel = self._channels.get(inbound.channel)
         if channel is None:
             raise ValueError(f"channel {inbound.channel!r} is not running in this runtime")
@@ -99,16 +132,38 @@ class Runtime:
         if access is Access.DENIED:
             log.info("denied %s user %s (not in allow_from)", inbound.channel, inbound.user_id)
             return Admission.DENIED
+        ticket = None
+        # Without a platform id a message can be neither recognised when it comes
+        # again nor answered after a restart (the console): it is not recorded.
+        if self._inbox is not None and inbound.message_id is not None:
+            try:
+                ticket = await self._inbox.accept(inbound)
+            except Exception as error:  # a full disk: answer anyway; the reply will say so
+                log.error("could not record a message from %s: %s", inbound.channel, error)
+            else:
+                if ticket is None:
+                    log.info("%s message %s came again; answered once",
+                             inbound.channel, inbound.message_id)  # fmt: skip
+                    return Admission.ACCEPTED
+        if self._turns is None or self._stopping:
+            return self._too_late(inbound, ticket)
         key = (inbound.channel, inbound.chat_id)
         chat = self._chats.get(key) or self._open_chat(key)
         try:
             try:
-                chat.send.send_nowait((inbound, access))
+                chat.send.send_nowait(_Job(inbound, access, ticket))
             except trio.WouldBlock:
-                await chat.send.send((inbound, access))
+                await chat.send.send(_Job(inbound, access, ticket))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return Admission.CLOSED  # shutdown began while this sender waited for room
+            return self._too_late(inbound, ticket)  # shutdown began while it waited
         return Admission.ACCEPTED
+
+    def _too_late(self, inbound: Inbound, ticket: Ticket | None) -> Admission:
+        """Shutting down: a recorded message is answered by the next start."""
+        if ticket is not None:
+            return Admission.ACCEPTED
+        log.info("shutting down: dropped a message from %s", inbound.channel)
+        return Admission.CLOSED
 
     # --- running ----------------------------------------------------------------------
 
@@ -135,18 +190,22 @@ class Runtime:
                     await stack.enter_async_context(obj)
             sessions = await SessionStore.open(self.storage_path)
             stack.push_async_callback(sessions.aclose)
-            self._runner = self._make_runner(sessions, workdirs)
+            self._inbox = inbox = await SqliteInbox.open(sessions)
+            self._runner = self._make_runner(sessions, inbox, workdirs)
             self._slots = trio.CapacityLimiter(settings.max_concurrent_chats)
             if self._stopping:  # stop() came while the plugins were starting
                 task_status.started()
                 return
+            replays = await self._plan_replays(inbox)
             channels_done = trio.Event()
             try:
                 async with trio.open_nursery() as outer:
                     outer.start_soon(self._stop_when_cancelled)
-                    outer.start_soon(self._run_channels, channels_done)
+                    outer.start_soon(self._flush_marks, inbox)
                     async with trio.open_nursery() as turns:
                         self._turns = turns
+                        self._queue_replays(replays)  # before any new message of their chats
+                        outer.start_soon(self._run_channels, channels_done)
                         task_status.started()
                         await channels_done.wait()
                         self._stopping = True
@@ -155,6 +214,7 @@ class Runtime:
                     outer.cancel_scope.cancel()
             finally:
                 self._turns = None
+                self._inbox = None
 
     def ready(self, name: str) -> trio.Event:
         """Set once channel ``name`` has called ``task_status.started()`` (connected)."""
@@ -174,6 +234,15 @@ class Runtime:
         if self._turns is not None:
             self._turns.cancel_scope.cancel()
 
+    async def _flush_marks(self, inbox: Inbox) -> None:
+        """Replies marked sent become durable within ``MARK_DELAY`` even when all is quiet."""
+        while True:
+            await trio.sleep(MARK_DELAY)
+            try:
+                await inbox.flush()
+            except Exception as error:
+                log.warning("could not store the inbox marks: %s", error)
+
     async def _stop_when_cancelled(self) -> None:
         """Cancelling ``run`` from outside is a shutdown too: it bounds sends by the grace."""
         try:
@@ -189,7 +258,52 @@ class Runtime:
         finally:
             done.set()
 
-    def _make_runner(self, sessions: SessionStore, workdirs: Path) -> TurnRunner:
+    async def _plan_replays(self, inbox: Inbox) -> list[_Job]:
+        """What to do with each entry a previous run left unfinished, in their order."""
+        entries = await inbox.unfinished(self._channels)
+        now, window = time.time(), self._config.runtime.replay_window
+        jobs, dropped = [], 0
+        for entry in entries:
+            job = self._replay_job(entry, now - entry.accepted <= window)
+            if job is None:
+                dropped += 1
+                await inbox.delivered(entry.ticket)
+            else:
+                jobs.append(job)
+        if entries:
+            log.warning("%d message(s) left unanswered by the last run: %d to answer now, "
+                        "%d not (the sender is no longer allowed)",
+                        len(entries), len(jobs), dropped)  # fmt: skip
+        return jobs
+
+    def _replay_job(self, entry: Unfinished, recent: bool) -> _Job | None:
+        inbound = entry.inbound
+        if inbound.message_id is None:  # not recorded since 0.2; older rows may have none
+            return None
+        access = self._channels[inbound.channel].access.check(inbound.user_id)
+        if access is Access.DENIED:
+            return None
+        if entry.reply is not None:
+            return _Job(inbound, access, entry.ticket, entry.reply, stored=True, replayed=True)
+        if entry.attachments or not recent:
+            text = RESTARTED_FILES if entry.attachments else RESTARTED
+            apology = Outbound(
+                channel=inbound.channel, chat_id=inbound.chat_id, text=text,
+                reply_to=inbound.message_id, status=TurnStatus.FAILED,
+            )  # fmt: skip
+            return _Job(inbound, access, entry.ticket, apology, replayed=True)
+        return _Job(inbound, access, entry.ticket, replayed=True)
+
+    def _queue_replays(self, jobs: list[_Job]) -> None:
+        by_chat: dict[tuple[str, str], list[_Job]] = {}
+        for job in jobs:
+            by_chat.setdefault((job.inbound.channel, job.inbound.chat_id), []).append(job)
+        for key, chat_jobs in by_chat.items():
+            chat = self._open_chat(key, room=len(chat_jobs))
+            for job in chat_jobs:
+                chat.send.send_nowait(job)
+
+    def _make_runner(self, sessions: SessionStore, inbox: Inbox, workdirs: Path) -> TurnRunner:
         return TurnRunner(
             config=self._config,
             components=self.components,
@@ -197,6 +311,7 @@ class Runtime:
             media=MediaStage(self.components.media),
             limits=Limits.from_config(self._config.limits, clock=trio.current_time),
             sessions=sessions,
+            inbox=inbox,
             send_guard=self._send_guard,
             workdirs=workdirs,
         )
@@ -213,11 +328,10 @@ class Runtime:
             finally:
                 self._sending.discard(scope)
 
-    def _open_chat(self, key: tuple[str, str]) -> _Chat:
+    def _open_chat(self, key: tuple[str, str], room: int = 0) -> _Chat:
+        """``room``: places for replays, beside the queue's own size."""
         assert self._turns is not None
-        send, receive = trio.open_memory_channel[tuple[Inbound, Access]](
-            self._config.runtime.queue_size
-        )
+        send, receive = trio.open_memory_channel[_Job](self._config.runtime.queue_size + room)
         chat = self._chats[key] = _Chat(send)
         self._turns.start_soon(self._chat_worker, key, chat, receive)
         return chat
@@ -226,7 +340,7 @@ class Runtime:
         self,
         key: tuple[str, str],
         chat: _Chat,
-        receive: trio.MemoryReceiveChannel[tuple[Inbound, Access]],
+        receive: trio.MemoryReceiveChannel[_Job],
     ) -> None:
         """Run one chat's turns in order; go away after a while without messages."""
         assert self._runner is not None and self._slots is not None
@@ -244,13 +358,23 @@ class Runtime:
                     if receive.statistics().current_buffer_used == 0:
                         return
                     continue
-                inbound, access = item
-                async with self._slots:
-                    await self._runner.run(inbound, access, self._channels[inbound.channel])
+                await self._run_job(item)
         finally:
             if self._chats.get(key) is chat:
                 del self._chats[key]
             receive.close()
+
+    async def _run_job(self, job: _Job) -> None:
+        assert self._runner is not None and self._slots is not None
+        name = job.inbound.channel
+        channel = self._channels[name]
+        if job.replayed:
+            await self.ready(name).wait()  # queued at start-up, before its channel connected
+        async with self._slots:
+            if job.reply is not None:
+                await self._runner.deliver(channel, job.ticket, job.reply, stored=job.stored)
+            else:
+                await self._runner.run(job.inbound, job.access, channel, job.ticket)
 
     async def _run_channel(self, name: str, channel: Channel) -> None:
         """One run of a channel; its lone error comes out as itself, not in a group."""
@@ -259,8 +383,9 @@ class Runtime:
                 await nursery.start(partial(channel.run))
                 self.ready(name).set()
         except BaseExceptionGroup as group:
-            if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
-                raise group.exceptions[0] from None
+            error = sole(group)
+            if isinstance(error, Exception) and not isinstance(error, BaseExceptionGroup):
+                raise error from None
             raise
 
     async def _supervise(self, name: str, channel: Channel) -> None:

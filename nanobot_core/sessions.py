@@ -14,16 +14,20 @@ base64. ``docs/limits.md`` describes the schema and the path to a shared store.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 import trio
 
+from .errors import NanobotError
 from .messages import ChatMessage, Role, TextPart, ToolCall
+
+log = logging.getLogger(__name__)
 
 FILE_NAME = "sessions.sqlite3"
 SCHEMA_VERSION = 1
@@ -66,14 +70,17 @@ class SessionStore:
         self.path = path
         self._writer = writer
         self._write_lock = trio.Lock()
-        self._pending: list[_Job] = []
+        self._pending: list[_Job[Any]] = []
         self._readers: list[sqlite3.Connection] = []
         self._reader_slots = trio.CapacityLimiter(READERS)
         self._closed = False
 
     @classmethod
     async def open(cls, directory: Path) -> SessionStore:
-        """Open ``directory/sessions.sqlite3``, creating directory, file and schema if needed."""
+        """Open ``directory/sessions.sqlite3``, creating directory, file and schema if needed.
+
+        Raises ``NanobotError`` (one line naming the file) when that fails.
+        """
 
         def connect() -> tuple[Path, sqlite3.Connection]:
             path = Path(directory).expanduser() / FILE_NAME
@@ -89,7 +96,15 @@ class SessionStore:
                 raise
             return path, connection
 
-        return cls(*await trio.to_thread.run_sync(connect))
+        def open_or_say_why() -> tuple[Path, sqlite3.Connection]:
+            try:
+                return connect()
+            except (sqlite3.Error, OSError) as error:  # a full or read-only disk: one line
+                reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+                where = Path(directory).expanduser() / FILE_NAME
+                raise NanobotError(f"cannot open the session store {where}: {reason}") from None
+
+        return cls(*await trio.to_thread.run_sync(open_or_say_why))
 
     async def aclose(self) -> None:
         """Wait for a write in progress, then close every connection. Idempotent.
@@ -100,6 +115,9 @@ class SessionStore:
             return
         with trio.CancelScope(shield=True):
             async with self._write_lock:
+                batch, self._pending = self._pending, []
+                if batch:  # marks queued by write_soon
+                    await trio.to_thread.run_sync(_commit, self._writer, batch)
                 self._closed = True
                 readers, self._readers = self._readers, []
                 for connection in (self._writer, *readers):
@@ -126,7 +144,7 @@ class SessionStore:
         """
         if limit <= 0:
             return []
-        rows = await self._read(
+        rows = await self.read(
             lambda db: db.execute(
                 "SELECT role, text, tool_calls, tool_call_id, extra FROM messages"
                 " WHERE conversation = ? ORDER BY id DESC LIMIT ?",
@@ -140,21 +158,12 @@ class SessionStore:
 
     async def append_turn(self, conversation: str, messages: Sequence[ChatMessage]) -> None:
         """Store one turn's messages in one transaction: all of them or none."""
-        created = time.time()
-        rows = [(conversation, *_row(message), created) for message in messages]
-        if not rows:
-            return
-        await self._write(
-            lambda db: db.executemany(
-                "INSERT INTO messages (conversation, role, text, tool_calls, tool_call_id,"
-                " extra, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-        )
+        if messages:
+            await self.write(turn_writer(conversation, messages))
 
     async def reset(self, conversation: str) -> None:
         """Forget the conversation's messages (``/reset``); its settings stay."""
-        await self._write(
+        await self.write(
             lambda db: db.execute("DELETE FROM messages WHERE conversation = ?", (conversation,))
         )
 
@@ -162,7 +171,7 @@ class SessionStore:
 
     async def get_setting(self, conversation: str, key: str) -> str | None:
         """A per-chat setting such as ``voice``, or ``None`` when never set."""
-        row = await self._read(
+        row = await self.read(
             lambda db: db.execute(
                 "SELECT value FROM settings WHERE conversation = ? AND key = ?",
                 (conversation, key),
@@ -173,13 +182,13 @@ class SessionStore:
     async def set_setting(self, conversation: str, key: str, value: str | None) -> None:
         """Set a per-chat setting; ``None`` removes it."""
         if value is None:
-            await self._write(
+            await self.write(
                 lambda db: db.execute(
                     "DELETE FROM settings WHERE conversation = ? AND key = ?", (conversation, key)
                 )
             )
         else:
-            await self._write(
+            await self.write(
                 lambda db: db.execute(
                     "INSERT INTO settings (conversation, key, value) VALUES (?, ?, ?)"
                     " ON CONFLICT (conversation, key) DO UPDATE SET value = excluded.value",
@@ -189,8 +198,11 @@ class SessionStore:
 
     # --- threads ---------------------------------------------------------------------
 
-    async def _write(self, work: Callable[[sqlite3.Connection], object]) -> None:
-        """Run ``work`` in a transaction and return once it is committed.
+    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in a transaction and return its result once it is committed.
+
+        Other stores kept in the same file (the inbox) write through here, so their
+        rows share the group commit with the turns.
 
         Group commit: writes that queue up while another batch is being committed
         go together into the next transaction, one savepoint each, so one fsync
@@ -199,7 +211,7 @@ class SessionStore:
         and the write may still be committed (whole).
         """
         self._check_open()
-        job = _Job(work)
+        job: _Job[T] = _Job(work)
         self._pending.append(job)
         try:
             async with self._write_lock:
@@ -214,8 +226,25 @@ class SessionStore:
             raise
         if job.error is not None:
             raise job.error
+        return cast(T, job.result)
 
-    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    def write_soon(self, work: Callable[[sqlite3.Connection], object]) -> None:
+        """Queue ``work`` for the next commit without waiting for it (``flush`` forces one).
+
+        For marks whose loss in a crash costs little (a reply marked sent): they
+        ride along with the next batch instead of paying an fsync of their own.
+        ``aclose`` commits what is still queued.
+        """
+        self._check_open()
+        self._pending.append(_Job(work, quiet=True))
+
+    async def flush(self) -> None:
+        """Commit what ``write_soon`` queued, if anything."""
+        if any(job.quiet for job in self._pending):
+            await self.write(_nothing)
+
+    async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` on a reader connection (WAL: it never waits for a write)."""
         async with self._reader_slots:
             self._check_open()
             if self._readers:
@@ -236,25 +265,27 @@ class SessionStore:
             raise RuntimeError("the session store is closed")
 
 
-class _Job:
+class _Job(Generic[T]):
     """One write waiting for its batch: done once committed (or failed with ``error``)."""
 
-    __slots__ = ("done", "error", "work")
+    __slots__ = ("done", "error", "quiet", "result", "work")
 
-    def __init__(self, work: Callable[[sqlite3.Connection], object]) -> None:
+    def __init__(self, work: Callable[[sqlite3.Connection], T], *, quiet: bool = False) -> None:
         self.work = work
+        self.quiet = quiet  # nobody waits for it: its error is logged
         self.done = False
+        self.result: T | None = None
         self.error: BaseException | None = None
 
 
-def _commit(connection: sqlite3.Connection, batch: list[_Job]) -> None:
+def _commit(connection: sqlite3.Connection, batch: list[_Job[Any]]) -> None:
     """One transaction for the batch; a job that fails is rolled back to its savepoint."""
     try:
         with _transaction(connection):
             for job in batch:
                 connection.execute("SAVEPOINT job")
                 try:
-                    job.work(connection)
+                    job.result = job.work(connection)
                 except Exception as error:
                     connection.execute("ROLLBACK TO job")
                     job.error = error
@@ -265,6 +296,12 @@ def _commit(connection: sqlite3.Connection, batch: list[_Job]) -> None:
     finally:
         for job in batch:
             job.done = True
+            if job.quiet and job.error is not None:
+                log.warning("could not store a mark: %s", job.error)
+
+
+def _nothing(connection: sqlite3.Connection) -> None:
+    return None
 
 
 class _transaction:
@@ -283,9 +320,31 @@ class _transaction:
         tb: TracebackType | None,
     ) -> None:
         if exc_type is None:
-            self.connection.execute("COMMIT")
+            try:
+                self.connection.execute("COMMIT")
+            except BaseException:  # a full disk fails the COMMIT: leave no open transaction
+                if self.connection.in_transaction:
+                    self.connection.execute("ROLLBACK")
+                raise
         elif self.connection.in_transaction:
             self.connection.execute("ROLLBACK")
+
+
+def turn_writer(
+    conversation: str, messages: Sequence[ChatMessage]
+) -> Callable[[sqlite3.Connection], None]:
+    """The work of storing one turn, for ``SessionStore.write`` (alone or with an inbox row)."""
+    created = time.time()
+    rows = [(conversation, *_row(message), created) for message in messages]
+
+    def insert(db: sqlite3.Connection) -> None:
+        db.executemany(
+            "INSERT INTO messages (conversation, role, text, tool_calls, tool_call_id,"
+            " extra, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    return insert
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -328,4 +387,4 @@ def _message(row: Row) -> ChatMessage:
     )
 
 
-__all__ = ["FILE_NAME", "SessionStore"]
+__all__ = ["FILE_NAME", "SessionStore", "turn_writer"]

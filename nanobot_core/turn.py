@@ -1,7 +1,8 @@
 """One turn: from an inbound message to the reply sent, inside its own scope and workdir.
 
 access (checked in ``Runtime.submit``) → commands → rate limit → media stage →
-agent loop → voice policy → session store → ``Channel.send``.
+agent loop → voice policy → session store (with the inbox entry) → ``Channel.send``
+→ inbox entry done.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import trio
-from attrs import define, frozen
+from attrs import define, evolve, frozen
 
 from . import commands, voice
 from .access import Access
@@ -22,6 +23,8 @@ from .commands import VOICE_SETTING
 from .components import Components
 from .config import Config
 from .errors import NanobotError, TurnRefused
+from .exceptiongroups import is_cancellation
+from .inbox import Inbox, Ticket
 from .limits import Limits
 from .media import MediaStage
 from .messages import (
@@ -65,38 +68,80 @@ class TurnRunner:
     media: MediaStage
     limits: Limits
     sessions: SessionStore
+    inbox: Inbox
     send_guard: Callable[[], AbstractContextManager[None]]
     workdirs: Path | None = None  # the process's folder for workdirs (default: $TMPDIR)
 
-    async def run(self, inbound: Inbound, access: Access, channel: Channel) -> None:
-        """Run one turn to the end; every way it ends sends exactly one reply."""
+    async def run(
+        self, inbound: Inbound, access: Access, channel: Channel, ticket: Ticket | None = None
+    ) -> None:
+        """Run one turn to the end; every way it ends sends exactly one reply.
+
+        Store, then show: the turn and its reply are committed (with the inbox
+        entry) before the reply goes to the channel, so a reply the user saw is
+        in the history even if the process dies right after.
+        """
         activity = ActivityReporter(channel, inbound.chat_id)
         async with open_workdir(self.workdirs) as workdir:
             try:
                 reply = await self._reply(inbound, access, workdir, activity)
-            except trio.Cancelled:  # shutdown: say so, within the grace period, then go
-                await self._send(channel, _outbound(inbound, Reply(INTERRUPTED, TurnStatus.FAILED)))
+            except BaseException as error:
+                if not is_cancellation(error):
+                    raise
+                # shutdown (however the Cancelled arrives): say so within the grace, then go
+                interrupted = _outbound(inbound, Reply(INTERRUPTED, TurnStatus.FAILED))
+                await self.deliver(channel, ticket, interrupted)
                 raise
-            # The turn is committed while the reply is on its way; the chat's next
-            # turn starts only after both, so it always sees this one in its history.
-            async with trio.open_nursery() as nursery:
-                if reply.store:
-                    nursery.start_soon(self._store, conversation_key(inbound), reply.store)
-                await self._send(channel, _outbound(inbound, reply))
+            turn = (conversation_key(inbound), reply.store)
+            await self.deliver(channel, ticket, _outbound(inbound, reply), turn)
 
-    async def _send(self, channel: Channel, outbound: Outbound) -> None:
-        """Send under the runtime's guard: shielded, bounded by the grace at shutdown."""
+    async def deliver(
+        self,
+        channel: Channel,
+        ticket: Ticket | None,
+        outbound: Outbound,
+        turn: tuple[str, tuple[ChatMessage, ...]] | None = None,
+        *,
+        stored: bool = False,
+    ) -> None:
+        """Commit the reply (with ``turn``: conversation and messages), send it, mark it done.
+
+        All of it under the runtime's guard: shielded, bounded by the grace at shutdown.
+        A reply that could not be stored is sent with a line saying so, as a failure.
+        ``stored``: the reply was committed before a restart; only send it again.
+        """
         with self.send_guard():
+            if not stored:
+                outbound = await self._keep(ticket, outbound, turn)
             try:
                 await channel.send(outbound)
             except Exception:
                 log.exception("channel %s could not send a reply", outbound.channel)
+                return  # the entry stays answered: the next start sends it again
+            if ticket is not None:
+                try:
+                    await self.inbox.delivered(ticket)
+                except Exception as error:  # the reply went out; a restart may repeat it
+                    log.error("could not mark a reply delivered: %s", _reason(error))
 
-    async def _store(self, conversation: str, messages: tuple[ChatMessage, ...]) -> None:
+    async def _keep(
+        self,
+        ticket: Ticket | None,
+        outbound: Outbound,
+        turn: tuple[str, tuple[ChatMessage, ...]] | None,
+    ) -> Outbound:
+        conversation, messages = turn or (f"{outbound.channel}:{outbound.chat_id}", ())
         try:
-            await self.sessions.append_turn(conversation, messages)
-        except Exception:
-            log.exception("could not store the turn of %s", conversation)
+            await self.inbox.answered(ticket, outbound, (conversation, messages))
+        except Exception as error:
+            reason = _reason(error)
+            log.error("could not store the turn of %s: %s", conversation, reason)
+            return evolve(
+                outbound,
+                text=f"{outbound.text.rstrip()}\n\n(This answer could not be saved: {reason}.)",
+                status=TurnStatus.FAILED,
+            )
+        return outbound
 
     async def _reply(
         self, inbound: Inbound, access: Access, workdir: Workdir, activity: ActivityReporter
@@ -222,6 +267,13 @@ class TurnRunner:
             mode = setting or f"{self.config.voice.reply} (the default)"
             return f"Voice replies: {mode}. Use /voice on or /voice off."
         return commands.HELP
+
+
+def _reason(error: BaseException) -> str:
+    """One line for the log and the user: the OS's or SQLite's words, never a traceback."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
 
 
 def _outbound(inbound: Inbound, reply: Reply) -> Outbound:

@@ -12,6 +12,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -333,7 +334,7 @@ async def test_group_commit_keeps_each_write_all_or_nothing(tmp_path: Path) -> N
 
         async def bad() -> None:
             try:
-                await store._write(lambda db: db.execute("INSERT INTO nowhere VALUES (1)"))
+                await store.write(lambda db: db.execute("INSERT INTO nowhere VALUES (1)"))
             except sqlite.OperationalError as error:
                 failures.append(error)
 
@@ -348,3 +349,26 @@ async def test_group_commit_keeps_each_write_all_or_nothing(tmp_path: Path) -> N
         assert len(failures) == 1 and "nowhere" in str(failures[0])
         for i in range(5):
             assert [m.text for m in await store.history(f"c{i}", 10)] == [f"m{i}"]
+
+
+async def test_write_soon_rides_with_the_next_commit_and_close_commits_the_rest(
+    tmp_path: Path,
+) -> None:
+    def count() -> int:
+        with sqlite3.connect(tmp_path / FILE_NAME) as db:
+            return int(db.execute("SELECT count(*) FROM settings").fetchone()[0])
+
+    def put(key: str) -> Any:
+        return lambda db: db.execute("INSERT INTO settings VALUES ('c', ?, 'v')", (key,))
+
+    store = await SessionStore.open(tmp_path)
+    store.write_soon(put("a"))
+    assert count() == 0  # queued, not committed
+    await store.flush()
+    assert count() == 1
+    store.write_soon(put("b"))
+    await store.set_setting("c", "voice", "on")  # the next write carries it along
+    assert count() == 3
+    store.write_soon(put("d"))
+    await store.aclose()
+    assert count() == 4

@@ -261,11 +261,6 @@ def test_a_signal_during_a_video_turn_kills_ffmpeg_and_leaves_nothing(
     assert "Traceback" not in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="turn.py meets the cancellation as a group of Cancelled from trio.run_process and"
-    " sends nothing; the durable branch (issue #13) recognises it: then remove this mark",
-)
 @pytest.mark.parametrize("signum", SHUTDOWN_SIGNALS, ids=lambda s: s.name)
 def test_a_signal_during_a_video_turn_tells_the_user(
     home: Path, slow_video: tuple[Path, Path, Path], signum: signal.Signals

@@ -442,3 +442,25 @@ async def test_a_file_delivered_outside_the_workdir_is_refused(
         reply = await bot.say("look", attachments=[attachment])
     assert "(images:" not in reply.text
     assert "innocent.png: the file could not be received." in reply.text
+
+
+async def test_a_turn_cut_short_inside_a_subprocess_still_gets_one_reply(storage: Path) -> None:
+    """``trio.run_process`` raises a group of ``Cancelled``, not a bare one."""
+    started = trio.Event()
+
+    class SubprocessModel:
+        async def complete(self, request: Any) -> Any:
+            started.set()
+            await trio.run_process(["sleep", "30"])
+
+    plugin = objects_plugin(chat_models=[("sub", SubprocessModel())])
+    async with Harness.start(
+        {"agent": {"model": "sub/m"}}, plugins=[plugin], storage=storage
+    ) as bot:
+        await bot.submit("hello")
+        await started.wait()
+        await trio.sleep(0.1)  # the child is running
+        bot.runtime.stop()
+        with trio.move_on_after(5):
+            await bot.channel.wait_for(1)
+    assert [(o.text, o.status) for o in bot.channel.sent] == [(INTERRUPTED, "failed")]

@@ -92,18 +92,21 @@ class ConsoleChannel:
 
     async def send(self, outbound: Outbound) -> None:
         try:
-            self.statuses.append(outbound.status)
-            stream = self.stdout if outbound.status is TurnStatus.OK else self.stderr
-            _print(stream, for_terminal(outbound.text).rstrip("\n") + "\n")
-            if outbound.audio:
-                await trio.Path(self.audio_out).mkdir(parents=True, exist_ok=True)
-            for index, audio in enumerate(outbound.audio, start=1):
-                target = self.audio_out / f"nanobot-reply-{_stamp()}-{index}{audio.path.suffix}"
-                await trio.to_thread.run_sync(shutil.copyfile, audio.path, target)
-                self.stdout.write(f"audio: {target}\n")
-            self.stdout.flush()
-        finally:  # a reply that could not be shown still ends `nanobot chat -m`'s wait
+            await self._show(outbound)
+        finally:  # a reply that could not be shown must not leave the turn waiting
             self._replied.set()
+
+    async def _show(self, outbound: Outbound) -> None:
+        self.statuses.append(outbound.status)
+        stream = self.stdout if outbound.status is TurnStatus.OK else self.stderr
+        _print(stream, for_terminal(outbound.text).rstrip("\n") + "\n")
+        if outbound.audio:
+            await trio.Path(self.audio_out).mkdir(parents=True, exist_ok=True)
+        for index, audio in enumerate(outbound.audio, start=1):
+            target = self.audio_out / f"nanobot-reply-{_stamp()}-{index}{audio.path.suffix}"
+            await trio.to_thread.run_sync(shutil.copyfile, audio.path, target)
+            self.stdout.write(f"audio: {target}\n")
+        self.stdout.flush()
 
     async def set_activity(self, chat_id: str, activity: Activity | None) -> None:
         if not self.stderr.isatty():

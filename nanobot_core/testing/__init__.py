@@ -234,8 +234,13 @@ class Harness:
         user_id: str = "user",
         attachments: Sequence[Attachment] = (),
         session: str = "",
+        message_id: str | None = None,
     ) -> Outbound:
-        """Submit one message and wait for its reply (the next reply sent in all)."""
+        """Submit one message and wait for its reply (the next reply sent in all).
+
+        ``message_id`` as a platform would give it: a second message with the same
+        id is answered once, and an unanswered one is replayed after a restart.
+        """
         before = len(self.channel.sent)
         inbound = Inbound(
             channel=CHANNEL,
@@ -244,6 +249,7 @@ class Harness:
             text=text,
             attachments=tuple(attachments),
             session=session,
+            message_id=message_id,
         )
         admission = await self.runtime.submit(inbound)
         if admission != "accepted":
@@ -251,9 +257,18 @@ class Harness:
         sent = await self.channel.wait_for(before + 1)
         return sent[before]
 
-    async def submit(self, text: str, *, chat_id: str = "chat", user_id: str = "user") -> str:
+    async def submit(
+        self,
+        text: str,
+        *,
+        chat_id: str = "chat",
+        user_id: str = "user",
+        message_id: str | None = None,
+    ) -> str:
         """Submit without waiting for the reply; returns the admission."""
-        inbound = Inbound(channel=CHANNEL, chat_id=chat_id, user_id=user_id, text=text)
+        inbound = Inbound(
+            channel=CHANNEL, chat_id=chat_id, user_id=user_id, text=text, message_id=message_id
+        )
         return await self.runtime.submit(inbound)
 
 

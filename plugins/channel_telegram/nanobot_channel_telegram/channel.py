@@ -5,11 +5,20 @@ so a chat whose queue in the runtime is full never holds up another chat, and
 an album's items, arriving one by one, are gathered into one turn. Outbound,
 every chat is paced on its own and a flood wait delays only the chat it was
 given for.
+
+Catch-up: the update state is saved with the session every ``STATE_INTERVAL``
+seconds, and the next start asks Telegram for what arrived in between. The
+state saved is one taken a whole interval earlier at a moment when no message
+was waiting in the plugin, so every message it covers has reached
+``host.submit`` (which records it durably); what came later is delivered again
+after a restart and the runtime's inbox answers it once, by message id.
+A message older than ``[runtime] replay_window`` is asked for again instead.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -33,7 +42,7 @@ from .bridge import open_bridge
 from .client import ClientFactory, TelegramLink, make_client, open_link
 from .config import TelegramConfig
 from .inbound import Unsupported, attachment, classify, declared_size
-from .session import SessionStore, session_path
+from .session import SessionStore, UpdateState, session_path
 
 log = logging.getLogger("nanobot.telegram")
 
@@ -41,6 +50,8 @@ INBOX_SIZE = 32
 IDLE_CHAT_SECONDS = 300.0
 MAX_SEND_ATTEMPTS = 4
 MAX_REMEMBERED = 10_000
+STATE_INTERVAL = 2.0
+DEFAULT_REPLAY_WINDOW = 300.0
 
 HELP = (
     "Hi, I'm {name}, a personal assistant. Send me text, photos, voice notes, audio, "
@@ -55,6 +66,10 @@ REFUSAL = (
 )
 TOO_BIG = "That file is too big for me ({size:.1f} MB; the limit is {limit:.1f} MB)."
 UNSUPPORTED = "I can't read {what} — send me text, a photo, a voice note, audio, a video or a file."
+STALE = (
+    "Sorry, I was offline when you sent that, and it is too old to answer now; "
+    "please send it again."
+)
 
 
 class TelegramChannel:
@@ -63,10 +78,16 @@ class TelegramChannel:
     name = "telegram"
 
     def __init__(
-        self, config: TelegramConfig, host: Host, *, make: ClientFactory = make_client
+        self,
+        config: TelegramConfig,
+        host: Host,
+        *,
+        make: ClientFactory = make_client,
+        replay_window: float = DEFAULT_REPLAY_WINDOW,
     ) -> None:
         self.config = config
         self.host = host
+        self.replay_window = replay_window
         self.access = config.access_policy()
         self._make = make
         self._store = SessionStore(session_path(host.storage_path, config.bot_token.reveal()))
@@ -77,6 +98,10 @@ class TelegramChannel:
         self._refused_at: dict[str, float] = {}
         self._next_send: dict[str, float] = {}
         self._activities: dict[str, trio.CancelScope] = {}
+        self._in_flight = 0  # messages taken from telethon, not yet through host.submit
+        self._safe_state: UpdateState | None = None
+        self._next_state: UpdateState | None = None  # taken with nothing waiting; saved next
+        self._linked = trio.Event()
 
     @property
     def link(self) -> TelegramLink:
@@ -87,24 +112,34 @@ class TelegramChannel:
     # --- running ----------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        async with (
-            open_bridge() as bridge,
-            open_link(self.config, self._store, bridge, self._make) as link,
-            trio.open_nursery() as nursery,
-        ):
-            self._link, self._nursery = link, nursery
+        # The handlers are in place before connecting: what telethon catches up on
+        # start is dispatched at once, and waits in the chats' queues for the link.
+        self._linked = trio.Event()
+        async with open_bridge() as bridge, trio.open_nursery() as nursery:
+            self._nursery = nursery
             try:
-                client = link.client
-                client.add_event_handler(self._on_new_message, events.NewMessage(incoming=True))
-                client.add_event_handler(self._on_deleted, events.MessageDeleted())
-                log.info("telegram: connected as @%s", link.username)
-                task_status.started()
-                await link.wait_disconnected()
-                raise ConnectionError("the connection to Telegram ended")
+                async with open_link(
+                    self.config, self._store, bridge, self._make, self._add_handlers
+                ) as link:
+                    self._link = link
+                    self._linked.set()
+                    log.info("telegram: connected as @%s", link.username)
+                    nursery.start_soon(self._keep_update_state, link)
+                    task_status.started()
+                    try:
+                        await link.wait_disconnected()
+                    finally:
+                        if self._safe_state is not None:  # written as open_link closes
+                            self._store.keep(self._safe_state)
+                    raise ConnectionError("the connection to Telegram ended")
             finally:
                 self._link = self._nursery = None
                 self._inboxes.clear()
                 nursery.cancel_scope.cancel()
+
+    def _add_handlers(self, client: Any) -> None:
+        client.add_event_handler(self._on_new_message, events.NewMessage(incoming=True))
+        client.add_event_handler(self._on_deleted, events.MessageDeleted())
 
     async def _on_new_message(self, event: events.NewMessage.Event) -> None:
         """telethon's handler (asyncio side): hand the message to its chat's task.
@@ -131,6 +166,7 @@ class TelegramChannel:
             self._nursery.start_soon(self._serve_chat, chat, received)
         try:
             inbox.send_nowait(message)
+            self._in_flight += 1
         except trio.WouldBlock:
             log.warning("telegram: chat %s has %d messages waiting; message %s skipped",
                         chat, INBOX_SIZE, message.id)  # fmt: skip
@@ -138,6 +174,7 @@ class TelegramChannel:
     async def _serve_chat(self, chat: str, inbox: trio.MemoryReceiveChannel[types.Message]) -> None:
         """Handle one chat's messages in order; gather albums; end when the chat goes idle."""
         pending: types.Message | None = None
+        await self._linked.wait()
         while True:
             if pending is None:
                 with trio.move_on_after(IDLE_CHAT_SECONDS):
@@ -153,6 +190,27 @@ class TelegramChannel:
                 await self._handle(group)
             except Exception:
                 log.exception("telegram: failed to handle message %s in chat %s", group[0].id, chat)
+            finally:
+                self._in_flight -= len(group)
+
+    async def _keep_update_state(self, link: TelegramLink) -> None:
+        """Save, every interval, the update state seen one interval ago with nothing waiting.
+
+        A bot's first start saves the state it was given at login straight away, so
+        even a first run that dies young is caught up from.
+        """
+        taken = link.update_state() if self._store.update_state is None else None
+        while True:
+            if taken is not None and taken != self._safe_state:
+                self._safe_state = taken
+                try:
+                    await self._store.save("", taken)
+                except OSError as error:
+                    log.warning("telegram: could not save the update state: %s", error.strerror)
+            await trio.sleep(STATE_INTERVAL)
+            taken = None
+            if not self._in_flight:
+                taken, self._next_state = self._next_state, link.update_state()
 
     async def _gather(
         self, first: types.Message, inbox: trio.MemoryReceiveChannel[types.Message]
@@ -186,6 +244,10 @@ class TelegramChannel:
         self._remember_peer(chat_id, first.input_chat)
         if self.access.check(user_id) is Access.DENIED:
             await self._refuse(first, user_id)
+            return
+        if time.time() - first.date.timestamp() > self.replay_window:  # caught up, too old
+            log.info("telegram: message %s is older than the replay window; asked again", first.id)
+            await self._reply(first, STALE)
             return
         text = "\n".join(m.message for m in messages if m.message)
         if await self._answer_command(first, text):

@@ -7,6 +7,7 @@ bridge (see ``bridge``), with the session kept by a ``SessionStore``.
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -20,7 +21,7 @@ from nanobot_core import ConfigError, NanobotError
 
 from .bridge import Bridge
 from .config import TelegramConfig
-from .session import SessionStore
+from .session import SessionStore, UpdateState
 
 log = logging.getLogger("nanobot.telegram")
 
@@ -43,7 +44,11 @@ class _NoSharedFloodMemory(dict[int, float]):
 
 def make_client(session: StringSession, config: TelegramConfig) -> TelegramClient:
     """A real client: it raises every flood wait (the plugin waits per chat) and
-    delivers updates one at a time, in order (the plugin queues them per chat)."""
+    delivers updates one at a time, in order (the plugin queues them per chat).
+
+    It catches up on start (asks Telegram for what arrived while it was down)
+    when the session carries an update state from an earlier run.
+    """
     return TelegramClient(
         session,
         config.api_id,
@@ -52,7 +57,7 @@ def make_client(session: StringSession, config: TelegramConfig) -> TelegramClien
         flood_sleep_threshold=0,
         sequential_updates=True,
         base_logger="nanobot.telegram.telethon",
-        catch_up=False,
+        catch_up=bool(list(session.get_update_states())),
     )
 
 
@@ -103,6 +108,20 @@ class TelegramLink:
     async def download(self, message: types.Message, sink: Any) -> Any:
         return await self.call(self.client.download_media, message, file=sink)
 
+    def update_state(self) -> UpdateState | None:
+        """Where the update sequence stands now; ``None`` before telethon has one.
+
+        telethon keeps it in its private ``MessageBox``; the plugin pins telethon.
+        """
+        box = self.client._message_box
+        if box.is_empty():
+            return None
+        account, channels = box.session_state()
+        return UpdateState(
+            pts=account["pts"], qts=account["qts"], date=int(account["date"].timestamp()),
+            seq=account["seq"], channels=dict(channels),
+        )  # fmt: skip
+
     async def wait_disconnected(self) -> None:
         """Return when telethon gives up reconnecting (then raise what it raised)."""
 
@@ -118,10 +137,19 @@ async def open_link(
     store: SessionStore,
     bridge: Bridge,
     make: ClientFactory = make_client,
+    prepare: Callable[[TelegramClient], None] | None = None,
 ) -> AsyncIterator[TelegramLink]:
-    """Connect, log in with the bot token, and disconnect (shielded) on the way out."""
+    """Connect, log in with the bot token, and disconnect (shielded) on the way out.
+
+    ``prepare`` gets the client before it connects (to add event handlers, so
+    that what it catches up on start reaches them).
+    """
     session = StringSession(await store.load() or None)
+    if store.update_state is not None:
+        _restore(session, store.update_state)
     client = make(session, config)
+    if prepare is not None:
+        prepare(client)
     client._flood_waited_requests = _NoSharedFloodMemory()  # private; telethon is pinned
     try:
         me = await _log_in(client, config, bridge)
@@ -131,6 +159,14 @@ async def open_link(
         with trio.move_on_after(5, shield=True):
             await store.save(session.save())
             await bridge.call(_disconnect, client)
+
+
+def _restore(session: StringSession, state: UpdateState) -> None:
+    """Give telethon the saved update state, as its own SQLite session would (entity 0)."""
+    date = datetime.datetime.fromtimestamp(state.date, tz=datetime.UTC)
+    session.set_update_state(0, types.updates.State(state.pts, state.qts, date, state.seq, 0))
+    for channel_id, pts in state.channels.items():
+        session.set_update_state(channel_id, types.updates.State(pts, 0, date, 0, 0))
 
 
 async def _disconnect(client: TelegramClient) -> None:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 def _factory(config: TelegramConfig, host: Any) -> Any:
     from .channel import TelegramChannel
 
-    return TelegramChannel(config, host)
+    return TelegramChannel(config, host, replay_window=host.config.runtime.replay_window)
 
 
 @hookimpl

@@ -65,6 +65,10 @@ class FakeTelegram:
     answered_at: list[float] = attrs.field(factory=list)
     """``trio.current_time()`` of each request, in the order of ``requests``."""
     files: dict[int, bytes] = attrs.field(factory=dict)
+    pts: int = 1
+    """The account's update sequence number, as ``updates.getState`` tells it."""
+    missed: list[types.Message] = attrs.field(factory=list)
+    """Messages sent while no client was connected: ``updates.getDifference`` returns them."""
     _failures: list[_Failure] = attrs.field(factory=list)
     _ids: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1000))
     _logins: dict[int, types.User] = attrs.field(factory=dict)
@@ -122,9 +126,9 @@ class FakeTelegram:
         if isinstance(request, needs_login) and key_id not in self._logins:
             raise errors.rpc_message_to_error(types.RpcError(401, "AUTH_KEY_UNREGISTERED"), request)
         if isinstance(request, f.updates.GetStateRequest):
-            return types.updates.State(pts=1, qts=0, date=_EPOCH, seq=1, unread_count=0)
+            return self._state()
         if isinstance(request, f.updates.GetDifferenceRequest):
-            return types.updates.DifferenceEmpty(date=_EPOCH, seq=1)
+            return self._difference(request)
         if isinstance(request, f.users.GetUsersRequest):
             return [self._logins[key_id]]
         if isinstance(request, f.messages.SetTypingRequest):
@@ -153,6 +157,29 @@ class FakeTelegram:
             chunk = data[request.offset : request.offset + request.limit]
             return types.upload.File(type=types.storage.FileUnknown(), mtime=0, bytes=chunk)
         raise AssertionError(f"FakeTelegram has no answer for {type(request).__name__}")
+
+    def _state(self) -> types.updates.State:
+        return types.updates.State(pts=self.pts, qts=0, date=_EPOCH, seq=1, unread_count=0)
+
+    def miss(self, *messages: types.Message) -> None:
+        """Messages users send while the bot is down: each advances the account's pts."""
+        self.missed.extend(messages)
+        self.pts += len(messages)
+
+    def _difference(self, request: Any) -> Any:
+        """What came after the client's pts (only ``missed`` messages are kept)."""
+        new = (
+            self.missed[len(self.missed) - (self.pts - request.pts) :]
+            if request.pts < self.pts
+            else []
+        )
+        if not new:
+            return types.updates.DifferenceEmpty(date=_EPOCH, seq=1)
+        senders = {m.from_id.user_id if m.from_id else m.peer_id.user_id for m in new}
+        return types.updates.Difference(
+            new_messages=list(new), new_encrypted_messages=[], other_updates=[], chats=[],
+            users=[user(s) for s in sorted(senders)], state=self._state(),
+        )  # fmt: skip
 
     # --- updates --------------------------------------------------------------------
 
@@ -252,13 +279,16 @@ def message(
     chat: types.TypePeer | None = None,
     grouped_id: int | None = None,
     message_id: int | None = None,
+    date: datetime.datetime | None = None,
 ) -> types.Message:
-    """An incoming message: private from ``sender`` unless ``chat`` names a group."""
+    """An incoming message: private from ``sender`` unless ``chat`` names a group.
+
+    Sent now unless ``date`` says when (older than the replay window: asked again)."""
     return types.Message(
         id=message_id if message_id is not None else next(_message_ids),
         peer_id=chat if chat is not None else types.PeerUser(sender),
         from_id=types.PeerUser(sender) if chat is not None else None,
-        date=_EPOCH,
+        date=date or datetime.datetime.now(datetime.UTC),
         message=text,
         media=media,
         grouped_id=grouped_id,
@@ -413,11 +443,14 @@ class Running:
 
 
 @asynccontextmanager
-async def running(host: FakeHost, config: TelegramConfig | None = None) -> AsyncIterator[Running]:
+async def running(
+    host: FakeHost, config: TelegramConfig | None = None, fake: FakeTelegram | None = None
+) -> AsyncIterator[Running]:
+    """The channel connected to ``fake`` (a new ``FakeTelegram`` by default)."""
     from .channel import TelegramChannel
     from .client import make_client
 
-    fake = FakeTelegram()
+    fake = fake or FakeTelegram()
     channel = TelegramChannel(
         config or make_config(), host, make=lambda s, c: fake.install(make_client(s, c))
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ async def test_login_uses_the_bot_token_and_keeps_the_session_private(
     (login,) = bot.fake.sent(functions.auth.ImportBotAuthorizationRequest)
     assert login.bot_auth_token == tg.BOT_TOKEN
     session = tmp_path / f"telegram-{tg.BOT_ID}.session"
-    assert session.read_text().startswith("1")
+    assert json.loads(session.read_text())["session"].startswith("1")  # a StringSession
     assert session.stat().st_mode & 0o777 == 0o600
 
 
