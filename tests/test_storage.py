@@ -140,7 +140,8 @@ def test_a_full_disk_at_start_up_is_one_line_exit_1(home: Path) -> None:
     assert result.returncode == 1, result.stderr
     line = one_error_line(result)
     assert line == (
-        f"error: storage.path: cannot use the store in {full / 'store'}: database or disk is full"
+        f"error: cannot open the session store {full / 'store' / FILE_NAME}: "
+        "database or disk is full"
     )
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert checked.returncode == 1
@@ -283,6 +284,6 @@ def test_a_store_that_is_not_a_database_is_one_line(home: Path) -> None:
     result = nanobot(home, "chat", "-m", "hi")
     assert result.returncode == 1, result.stderr
     assert one_error_line(result) == (
-        f"error: storage.path: cannot use the store in {home / 'store'}: file is not a database"
+        f"error: cannot open the session store {home / 'store' / FILE_NAME}: file is not a database"
     )
     assert len(result.stderr.splitlines()) == 1
