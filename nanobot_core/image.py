@@ -178,18 +178,26 @@ def _has_alpha(image: Image.Image) -> bool:
 
 
 def _encode(image: Image.Image, max_bytes: int) -> tuple[bytes, str, tuple[int, int]]:
-    """The smallest change that fits: lower JPEG quality (or WebP for alpha), then fewer pixels."""
+    """The smallest change that fits: a lower quality when the part is a little too big,
+    fewer pixels (by the square root of how much too big) when it is far too big."""
     while True:
         for data, mime in _encodings(image):
             if len(data) <= max_bytes:
                 return data, mime, image.size
+            if mime != "image/png" and len(data) > 1.5 * max_bytes:
+                break  # no lower quality makes up for that many pixels
         if max(image.size) <= MIN_SIDE:
             return data, mime, image.size
-        image = image.resize(_scaled(image.size, int(max(image.size) * 0.75)))
+        shrink = min(0.85, 0.95 * (max_bytes / len(data)) ** 0.5)
+        image = image.resize(_scaled(image.size, max(MIN_SIDE, int(max(image.size) * shrink))))
 
 
 def _encodings(image: Image.Image) -> Iterator[tuple[bytes, str]]:
-    """Encodings in order of preference, each made only when the one before was too big."""
+    """Encodings in order of preference, each made only when the one before was too big.
+
+    Transparency: PNG (lossless, what a screenshot wants), then WebP, which keeps
+    alpha at a fraction of the size; every documented provider takes both.
+    """
     if image.mode == "RGBA":
         yield _save(image, "PNG", compress_level=6), "image/png"
         for quality in _QUALITIES:

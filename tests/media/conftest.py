@@ -27,6 +27,21 @@ def bundled_ffmpeg() -> Path:
     return Path(imageio_ffmpeg.get_ffmpeg_exe())
 
 
+@pytest.fixture(scope="session")
+def bundled() -> Path:
+    return bundled_ffmpeg()
+
+
+@pytest.fixture(params=["bundled", "debian"])
+def ffmpeg(request: pytest.FixtureRequest) -> Path:
+    """Each ffmpeg a test must pass on: imageio-ffmpeg's, and Debian's 5.1 when installed."""
+    if request.param == "bundled":
+        return bundled_ffmpeg()
+    if not DEBIAN_FFMPEG.exists():
+        pytest.skip("Debian's ffmpeg is not at /usr/bin/ffmpeg (apt-get install ffmpeg)")
+    return DEBIAN_FFMPEG
+
+
 def ff(binary: Path, *args: str) -> None:
     subprocess.run(
         [str(binary), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args], check=True
@@ -90,6 +105,7 @@ class Samples:
     jpeg_named_png: Path  # a JPEG called photo.png
     png_named_mp4: Path  # a PNG called clip.mp4
     bomb: Path  # header claims 30000x30000
+    wide_bomb: Path  # header claims 20000x4100: over our limit, under Pillow's
     truncated_jpeg: Path  # a JPEG cut after its header
     not_an_image: Path  # text called picture.jpg
     empty: Path  # zero bytes
@@ -173,6 +189,7 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> Samples:
         jpeg_named_png=write("photo.png", jpeg),
         png_named_mp4=picture("clip.mp4", two_halves(20, 10), "PNG"),
         bomb=write("bomb.png", png_bomb()),
+        wide_bomb=write("wide-bomb.png", png_bomb(20000, 4100)),
         truncated_jpeg=write("cut.jpg", jpeg[:300]),
         not_an_image=write("picture.jpg", b"this is not a picture, only text\n" * 10),
         empty=write("empty.jpg", b""),
