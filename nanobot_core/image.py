@@ -68,9 +68,11 @@ def prepare(path: Path, settings: ImageSettings) -> Picture:
     finally:
         if picture is not image:
             image.close()
+    # Downscale first: turning, colour conversion and the alpha check then touch
+    # a 4 MP picture instead of 12 MP (the long side is the same either way up).
+    picture.thumbnail((settings.max_side, settings.max_side))
     _upright(picture)
     picture = _srgb(picture)
-    picture.thumbnail((settings.max_side, settings.max_side))
     data, mime, (width, height) = _encode(picture, settings.max_part_bytes)
     return Picture(data=data, mime_type=mime, width=width, height=height, frames=frames)
 
