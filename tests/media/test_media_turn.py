@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -284,4 +283,3 @@ def test_no_ffmpeg_is_left_running() -> None:
     """After every test above: no child ffmpeg of this process."""
     children = psutil.Process().children(recursive=True)
     assert [p for p in children if "ffmpeg" in p.name()] == []
-    assert os.getpid() > 0
