@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import mimetypes
 import os
 import signal
 import sqlite3
@@ -20,7 +19,7 @@ import click
 import trio
 from attrs import define, field
 
-from . import logs
+from . import kinds, logs
 from .config import DEFAULT_TABLES, Config, find_config, load_config, read_toml
 from .deprecations import PluginDeprecationWarning
 from .errors import NanobotError
@@ -256,21 +255,15 @@ def chat(
 def _attachment(path: Path) -> Attachment:
     if not path.is_file():
         fail(f"attachment not found: {path}", EXIT_TURN)
-    mime, _ = mimetypes.guess_type(path.name)
-    return Attachment.from_path(path, _kind(path, mime), mime_type=mime)
-
-
-def _kind(path: Path, mime: str | None) -> AttachmentKind:
-    major = (mime or "").partition("/")[0]
-    if major == "image":
-        return AttachmentKind.IMAGE
-    if path.suffix.lower() in (".ogg", ".oga", ".opus"):
-        return AttachmentKind.VOICE
-    if major == "audio":
-        return AttachmentKind.AUDIO
-    if major == "video":
-        return AttachmentKind.VIDEO
-    return AttachmentKind.DOCUMENT
+    try:
+        sniffed = kinds.sniff(path)  # by content: a name or mimetypes would mislead
+    except OSError as error:
+        fail(f"attachment not readable: {path}: {error.strerror}", EXIT_TURN)
+    if sniffed is None:
+        return Attachment.from_path(path, AttachmentKind.DOCUMENT)
+    voice = sniffed.kind is AttachmentKind.AUDIO and sniffed.mime == "audio/ogg"
+    kind = AttachmentKind.VOICE if voice else sniffed.kind
+    return Attachment.from_path(path, kind, mime_type=sniffed.mime)
 
 
 def shutdown_signals() -> list[signal.Signals]:

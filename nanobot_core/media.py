@@ -3,6 +3,12 @@
 Each attachment goes to the media processor registered for its kind. Sizes are
 checked before anything is fetched, rate limits before the processor runs, and
 a failure becomes a note for the user while the other attachments go on.
+
+A kind the channel reports itself (photo, voice note, video note, animation) is
+trusted. A file the channel cannot tell apart (a document, a console
+``--attach``) is fetched first and its kind is read from its bytes
+(``nanobot_core.kinds``): a picture sent as a file is an image whatever its
+name, a ``.3gp`` with a video track is a video, an audio-only ``.mp4`` is audio.
 """
 
 from __future__ import annotations
@@ -11,18 +17,23 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
+import attrs
 import trio
 from attrs import define, frozen
 
+from . import kinds
 from .activity import ActivityReporter
 from .errors import MediaError, NanobotError, TurnRefused
-from .messages import Activity, Attachment, Part
+from .messages import Activity, Attachment, AttachmentKind, Part
 from .protocols import MediaContext, MediaProcessor
 
 log = logging.getLogger(__name__)
 
 Check = Callable[[str], None]
 """Applies a rate limit for a capability ("video", "transcription"); raises TurnRefused."""
+
+UNDECLARED = frozenset({AttachmentKind.DOCUMENT, AttachmentKind.OTHER})
+"""Kinds that say only "a file": the core decides from the bytes what it is."""
 
 
 @frozen
@@ -68,21 +79,60 @@ class MediaStage:
         activity: ActivityReporter,
     ) -> tuple[Part, ...]:
         processor = self.processors.get(attachment.kind.value)
-        if processor is None:
-            raise MediaError(f"I can't read {_kind_label(attachment)} attachments.")
-        limit = getattr(processor, "max_bytes", None)
-        if limit is not None and attachment.size is not None and attachment.size > limit:
-            raise MediaError(too_large("the file", attachment.size, limit))
-        if processor.capability:
-            check(processor.capability)
+        if attachment.kind in UNDECLARED:
+            _check_declared_size(attachment, self._largest_limit())
+            path = await self._fetch(attachment, workdir, activity)
+            attachment, processor = await self._by_content(attachment, path, check)
+        else:
+            if processor is None:
+                raise MediaError(f"I can't read {_kind_label(attachment)} attachments.")
+            _check_declared_size(attachment, getattr(processor, "max_bytes", None))
+            if processor.capability:
+                check(processor.capability)
+            path = await self._fetch(attachment, workdir, activity)
+        context = MediaContext(workdir=workdir, transcribe=transcribe, set_activity=activity.show)
+        async with activity.during(Activity.EXTRACTING):
+            return tuple(await processor.process(path, attachment, context))
+
+    async def _fetch(
+        self, attachment: Attachment, workdir: Path, activity: ActivityReporter
+    ) -> Path:
         async with activity.during(Activity.DOWNLOADING):
             path = await attachment.fetch(workdir)
         if not await _inside(path, workdir):
             log.error("a %s attachment was delivered outside the turn's workdir", attachment.kind)
             raise MediaError("the file could not be received.")
-        context = MediaContext(workdir=workdir, transcribe=transcribe, set_activity=activity.show)
-        async with activity.during(Activity.EXTRACTING):
-            return tuple(await processor.process(path, attachment, context))
+        return path
+
+    async def _by_content(
+        self, attachment: Attachment, path: Path, check: Check
+    ) -> tuple[Attachment, MediaProcessor]:
+        """The attachment with the kind its bytes show, and the processor for that kind."""
+        sniffed = await trio.to_thread.run_sync(kinds.sniff, path)
+        if sniffed is not None and sniffed.kind.value in self.processors:
+            attachment = attrs.evolve(attachment, kind=sniffed.kind, mime_type=sniffed.mime)
+        processor = self.processors.get(attachment.kind.value)
+        if processor is None:
+            what = sniffed.kind if sniffed is not None else attachment.kind
+            raise MediaError(f"I can't read {what.value.replace('_', ' ')} attachments.")
+        limit = getattr(processor, "max_bytes", None)
+        size = (await trio.Path(path).stat()).st_size
+        if limit is not None and size > limit:
+            raise MediaError(too_large("the file", size, limit))
+        if processor.capability:
+            check(processor.capability)
+        return attachment, processor
+
+    def _largest_limit(self) -> int | None:
+        """What a file of unknown kind may weigh: the most any processor takes (or no cap)."""
+        limits: list[int | None] = [getattr(p, "max_bytes", None) for p in self.processors.values()]
+        known = [limit for limit in limits if limit is not None]
+        return max(known) if known and len(known) == len(limits) else None
+
+
+def _check_declared_size(attachment: Attachment, limit: int | None) -> None:
+    if limit is not None and attachment.size is not None and attachment.size > limit:
+        raise MediaError(too_large("the file", attachment.size, limit))
 
 
 def _kind_label(attachment: Attachment) -> str:

@@ -193,11 +193,12 @@ class TurnRunner:
             )
             parts += media.parts
             notes = media.notes
-        if not parts:
-            text = "\n".join(notes) if notes else "I received an empty message."
-            return Reply(text, TurnStatus.FAILED if notes else TurnStatus.OK)
-        if notes:
-            parts.append(TextPart("(Some attachments could not be read: " + "; ".join(notes) + ")"))
+        if not parts:  # nothing the model could use: refused before any token is spent
+            if notes:
+                return Reply("\n".join(notes), TurnStatus.REFUSED)
+            return Reply("I received an empty message.")
+        # What was left out is named once, appended to the reply below; the model is
+        # not told, so it cannot repeat it and the user never reads it twice.
         user = ChatMessage(role="user", content=tuple(parts))
         history = await self.sessions.history(conversation, self.config.agent.history_messages)
         context = ToolContext(

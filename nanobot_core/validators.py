@@ -34,9 +34,16 @@ def between(low: float, high: float) -> Validator:
     def check(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
         _finite(attribute, value)
         if not low <= value <= high:
-            raise FieldError(attribute.name, f"must be between {low:g} and {high:g}, got {value}")
+            raise FieldError(
+                attribute.name, f"must be between {_plain(low)} and {_plain(high)}, got {value}"
+            )
 
     return check
+
+
+def _plain(number: float) -> str:
+    """``20000000``, not ``2e+07``; ``0.25`` stays ``0.25``."""
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"
 
 
 def http_url(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:

@@ -152,8 +152,9 @@ async def test_image_becomes_an_image_part(storage: Path, tmp_path: Path) -> Non
         assert reply.text == "I see a red dot."
         parts = model.requests[0].messages[-1].content
         assert parts[0] == TextPart("what is this?")
-        assert isinstance(parts[1], ImagePart) and parts[1].mime_type == "image/png"
-        assert parts[1].data == png()
+        # re-encoded: an opaque picture goes out as JPEG, metadata-free
+        assert isinstance(parts[1], ImagePart) and parts[1].mime_type == "image/jpeg"
+        assert parts[1].data.startswith(b"\xff\xd8\xff")
         # history keeps a description, never the bytes
         await bot.say("and now?")
         earlier = model.requests[1].messages[1]
@@ -179,8 +180,11 @@ async def test_not_an_image_and_oversize(storage: Path, tmp_path: Path) -> None:
     config = {"media": {"image": {"max_bytes": 1000}}}
     async with Harness.start(config, storage=storage) as bot:
         reply = await bot.say("", attachments=[file_attachment(fake, AttachmentKind.IMAGE)])
-        assert reply.text == "fake.png: the file is not a JPEG, PNG, WEBP or GIF image."
-        assert reply.status == "failed"
+        assert reply.text == (
+            "fake.png: the file is not an image I can read "
+            "(JPEG, PNG, GIF, WebP, HEIC, AVIF, TIFF or BMP)."
+        )
+        assert reply.status == "refused"
         reply = await bot.say("and this", attachments=[file_attachment(big, AttachmentKind.IMAGE)])
         assert reply.text.startswith("echo: and this")
         size = big.stat().st_size

@@ -13,8 +13,6 @@ from nanobot_core import Attachment, AttachmentKind, MediaError
 
 from .client import TelegramLink
 
-IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
-
 
 @frozen
 class Unsupported:
@@ -42,9 +40,8 @@ def classify(message: types.Message) -> AttachmentKind | Unsupported | None:
         return AttachmentKind.AUDIO
     if message.video:
         return AttachmentKind.VIDEO
-    if message.document:
-        mime = (message.file.mime_type or "").lower()
-        return AttachmentKind.IMAGE if mime in IMAGE_TYPES else AttachmentKind.DOCUMENT
+    if message.document:  # a file: the core reads its kind from the bytes, not the name
+        return AttachmentKind.DOCUMENT
     return Unsupported(_describe(media))
 
 

@@ -23,8 +23,8 @@ KINDS = [
      "video_note-50.mp4"),
     (tg.animation(6, 80_000), AttachmentKind.ANIMATION, "video/mp4", 2.0, "funny.gif.mp4"),
     (tg.pdf(7, 30_000), AttachmentKind.DOCUMENT, "application/pdf", None, "report.pdf"),
-    (tg.document(8, 30_000, "image/png"), AttachmentKind.IMAGE, "image/png", None,
-     "image-50.png"),
+    (tg.document(8, 30_000, "image/png"), AttachmentKind.DOCUMENT, "image/png", None,
+     "document-50.png"),
 ]  # fmt: skip
 SIZES = [50_000, 9_000, 90_000, 900_000, 400_000, 80_000, 30_000, 30_000]
 
