@@ -193,9 +193,9 @@ class TurnRunner:
             )
             parts += media.parts
             notes = media.notes
-        if not parts:  # nothing the model could use: refused before any token is spent
-            if notes:
+            if notes and not media.parts:  # no attachment usable: refused before any token
                 return Reply("\n".join(notes), TurnStatus.REFUSED)
+        if not parts:
             return Reply("I received an empty message.")
         # What was left out is named once, appended to the reply below; the model is
         # not told, so it cannot repeat it and the user never reads it twice.

@@ -268,14 +268,17 @@ async def test_what_was_left_out_is_named_once_and_the_rest_is_used(
     assert reply.text.endswith(")") and "cut.jpg: the image does not decode (" in reply.text
 
 
-async def test_text_with_only_unusable_attachments_still_gets_an_answer(
+async def test_text_with_only_unusable_attachments_is_refused(
     samples: Any, storage: Path
 ) -> None:
-    async with Harness.start({}, storage=storage) as bot:
+    """The text asks about the attachment; without it the model could only guess."""
+    model = ScriptedChatModel()
+    plugin = objects_plugin(chat_models=[("scripted", model)])
+    async with Harness.start(config(transcriber=False), plugins=[plugin], storage=storage) as bot:
         bad = Attachment.from_path(samples.not_an_image, AttachmentKind.IMAGE)
-        reply = await bot.say("hello", attachments=[bad])
-    assert reply.status is TurnStatus.OK
-    assert reply.text.startswith("echo: hello")
+        reply = await bot.say("what is in this picture?", attachments=[bad])
+    assert reply.status is TurnStatus.REFUSED
+    assert model.requests == []
     assert reply.text.count("picture.jpg") == 1
 
 
