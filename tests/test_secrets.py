@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +121,7 @@ def test_secrets_are_equal_by_value_whatever_their_source() -> None:
     assert Secret(value="a", source="env A") == Secret(value="a", source="file /a")
     assert Secret(value="a") != Secret(value="b")
     assert Secret(value="a") != "a"  # never equal to the plain text it hides
-    assert "a" != Secret(value="a")
+    assert "a" != Secret(value="a")  # noqa: SIM300 - the reflected comparison
 
 
 def test_equal_secrets_hash_alike_so_sets_and_dicts_dedupe_them() -> None:
@@ -166,7 +167,7 @@ def test_an_inline_string_is_the_secret() -> None:
 
 
 def test_an_empty_inline_string_is_refused() -> None:
-    with pytest.raises(ValueError, match="^the secret is empty$"):
+    with pytest.raises(ValueError, match=r"^the secret is empty$"):
         structure_secret("", {"": "x"})
 
 
@@ -178,7 +179,7 @@ def test_an_env_secret_reads_the_variable() -> None:
 
 @pytest.mark.parametrize("env", [{}, {"TOKEN": ""}])
 def test_an_unset_or_empty_variable_is_refused_by_name(env: dict[str, str]) -> None:
-    with pytest.raises(ValueError, match="^environment variable TOKEN is not set$"):
+    with pytest.raises(ValueError, match=r"^environment variable TOKEN is not set$"):
         structure_secret({"env": "TOKEN"}, env)
 
 
@@ -236,7 +237,7 @@ def test_an_unreadable_secret_file_is_one_line_naming_the_file(
 def test_an_empty_secret_file_is_refused(tmp_path: Path, content: str) -> None:
     path = tmp_path / "token"
     path.write_text(content)
-    with pytest.raises(ValueError, match=f"^secret file {path} is empty$"):
+    with pytest.raises(ValueError, match=f"^secret file {re.escape(str(path))} is empty$"):
         structure_secret({"file": str(path)}, {})
 
 
