@@ -82,6 +82,8 @@ _BIN_SWAPS: dict[type[ast.operator], type[ast.operator]] = {
     ast.Mod: ast.Mult,
 }
 _CALL_SWAPS = {"max": "min", "min": "max", "ceil": "floor", "floor": "ceil", "any": "all"}
+# what a changed number is described by (its nearest enclosing one of these)
+_CONTEXTS = (ast.Call, ast.Compare, ast.BinOp, ast.Subscript, ast.keyword, ast.stmt, ast.Dict)
 _REMOVABLE = (
     ast.Expr,
     ast.Assign,
@@ -366,7 +368,16 @@ def _apply(tree: ast.Module, site: _Site) -> tuple[str, str]:
             func.attr = _CALL_SWAPS[func.attr]
     elif site.operator == "const":
         assert isinstance(node, ast.Constant)
-        node.value = _mutated_constant(node.value)
+        if isinstance(node.value, str):
+            node.value = _mutated_constant(node.value)
+        else:  # a number alone says little: name it by the expression around it
+            parents = {id(c): parent for parent in nodes for c in ast.iter_child_nodes(parent)}
+            context: ast.AST = node
+            while not isinstance(context, _CONTEXTS) and id(context) in parents:
+                context = parents[id(context)]
+            before = _short(context)
+            node.value = _mutated_constant(node.value)
+            return before, _short(context)
     else:  # pragma: no cover - every operator is handled above
         raise AssertionError(site.operator)
     return before, _short(node)
