@@ -468,7 +468,16 @@ class _Runner:
     def tests_of(self, module: str) -> tuple[str, ...]:
         return self.tests or TARGETS[module]
 
-    def run(self, module: str, source: str | None) -> tuple[int | None, float, str]:
+    def run_mutant(self, module: str, source: str) -> tuple[int | None, float]:
+        """Exit code (None: timed out twice) and seconds; a slow machine gets a second chance."""
+        code, seconds, _ = self.run(module, source)
+        if code is None:  # a loaded machine, or a real hang: try once more with twice the time
+            code, seconds, _ = self.run(module, source, timeout=2 * self.timeout)
+        return code, seconds
+
+    def run(
+        self, module: str, source: str | None, timeout: float | None = None
+    ) -> tuple[int | None, float, str]:
         """Run the module's tests with ``source`` as the module (None: unchanged).
 
         Returns (exit code or None on timeout, seconds, the tail of the output).
@@ -495,7 +504,7 @@ class _Runner:
             with self._lock:
                 self._running.add(process)
             try:
-                output, _ = process.communicate(timeout=self.timeout)
+                output, _ = process.communicate(timeout=timeout or self.timeout)
                 code: int | None = process.returncode
             except subprocess.TimeoutExpired:
                 _kill(process)
@@ -592,10 +601,10 @@ def run(
             )
             pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
             try:
-                futures = {pool.submit(runner.run, module, m.source): m for m in todo}
+                futures = {pool.submit(runner.run_mutant, module, m.source): m for m in todo}
                 for future in concurrent.futures.as_completed(futures):
                     mutant = futures[future]
-                    code, seconds, _ = future.result()
+                    code, seconds = future.result()
                     status = "timeout" if code is None else "survived" if code == 0 else "killed"
                     outcomes.append(Outcome(mutant, status, seconds))
                     if show or status == "survived":
@@ -625,10 +634,12 @@ def run(
     return results
 
 
-def _counts(outcomes: list[Outcome]) -> tuple[int, int, int]:
+def _counts(outcomes: list[Outcome]) -> tuple[int, int, int, int]:
+    """(killed, total without equivalents, equivalents, of the killed: by timing out)."""
     equivalent = sum(o.status == "equivalent" for o in outcomes)
     killed = sum(o.status in ("killed", "timeout") for o in outcomes)
-    return killed, len(outcomes) - equivalent, equivalent
+    timeouts = sum(o.status == "timeout" for o in outcomes)
+    return killed, len(outcomes) - equivalent, equivalent, timeouts
 
 
 def report(results: dict[str, list[Outcome]]) -> float | None:
@@ -646,12 +657,12 @@ def report(results: dict[str, list[Outcome]]) -> float | None:
             for o in equivalents:
                 print(f"  {module}.py:{o.mutant.line}  {o.mutant.id}\n      {o.reason}")
     print()
-    print(f"{'module':10} {'killed':>7} {'of':>4} {'rate':>7}  equivalent excluded")
+    print(f"{'module':10} {'killed':>7} {'of':>4} {'rate':>7}  equivalent excluded, timeouts")
     core_killed = core_total = 0
     for module, outcomes in results.items():
-        killed, total, equivalent = _counts(outcomes)
+        killed, total, equivalent, timeouts = _counts(outcomes)
         rate = 100 * killed / total if total else 100.0
-        print(f"{module:10} {killed:7} {total:4} {rate:6.1f}%  {equivalent}")
+        print(f"{module:10} {killed:7} {total:4} {rate:6.1f}%  {equivalent}, {timeouts}")
         if module in CORE:
             core_killed += killed
             core_total += total
