@@ -97,6 +97,19 @@ _REMOVABLE = (
 )
 
 
+def module_path(module: str) -> Path:
+    """Where ``module`` lives, relative to the repository: ``nanobot_core/voice.py``, or the
+    one ``voice.py`` in a subpackage once it moves (ids and equivalents keep the short name).
+    """
+    direct = Path(PACKAGE) / f"{module}.py"
+    if (ROOT / direct).exists():
+        return direct
+    found = sorted((ROOT / PACKAGE).rglob(f"{module}.py"))
+    if len(found) != 1:
+        raise SystemExit(f"error: expected one {module}.py under {PACKAGE}/, found {len(found)}")
+    return found[0].relative_to(ROOT)
+
+
 # --- mutants ---------------------------------------------------------------------------
 
 
@@ -149,9 +162,9 @@ class _Sites(ast.NodeVisitor):
                 for arg in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs):
                     if arg.annotation is not None:
                         self.skip.add(id(arg.annotation))
-                for arg in (node.args.vararg, node.args.kwarg):
-                    if arg is not None and arg.annotation is not None:
-                        self.skip.add(id(arg.annotation))
+                for star in (node.args.vararg, node.args.kwarg):
+                    if star is not None and star.annotation is not None:
+                        self.skip.add(id(star.annotation))
                 if node.returns is not None:
                     self.skip.add(id(node.returns))
             if isinstance(node, ast.AnnAssign):
@@ -300,7 +313,7 @@ class _Sites(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
-        if isinstance(node.value, bool | int | float | str) and node.value is not Ellipsis:
+        if isinstance(node.value, bool | int | float | str):
             self._add(node, "const")
 
 
@@ -318,7 +331,7 @@ def _call_name(func: ast.expr) -> str | None:
     return None
 
 
-def _mutated_constant(value: object) -> object:
+def _mutated_constant(value: str | int | float) -> str | int | float:
     if isinstance(value, bool):
         return not value
     if isinstance(value, int):
@@ -352,6 +365,7 @@ def _apply(tree: ast.Module, site: _Site) -> tuple[str, str]:
         _replace(nodes, node, operand)
         return before, _short(operand)
     elif site.operator == "negate":
+        assert isinstance(node, ast.expr)
         negated = ast.UnaryOp(op=ast.Not(), operand=copy.deepcopy(node))
         _replace(nodes, node, negated)
         return before, _short(negated)
@@ -368,6 +382,7 @@ def _apply(tree: ast.Module, site: _Site) -> tuple[str, str]:
             func.attr = _CALL_SWAPS[func.attr]
     elif site.operator == "const":
         assert isinstance(node, ast.Constant)
+        assert isinstance(node.value, str | int | float)
         if isinstance(node.value, str):
             node.value = _mutated_constant(node.value)
         else:  # a number alone says little: name it by the expression around it
@@ -398,7 +413,7 @@ def _replace(nodes: list[ast.AST], old: ast.AST, new: ast.AST) -> None:
 
 
 def mutants(module: str) -> list[Mutant]:
-    path = ROOT / PACKAGE / f"{module}.py"
+    path = ROOT / module_path(module)
     tree = ast.parse(path.read_text(encoding="utf-8"))
     original = ast.unparse(tree)
     found: list[Mutant] = []
@@ -485,8 +500,8 @@ class _Runner:
         if self._stopping:
             raise KeyboardInterrupt
         tree = self.tree()
-        target = tree / PACKAGE / f"{module}.py"
-        original = (ROOT / PACKAGE / f"{module}.py").read_text(encoding="utf-8")
+        target = tree / module_path(module)
+        original = (ROOT / module_path(module)).read_text(encoding="utf-8")
         target.write_text(original if source is None else source, encoding="utf-8")
         files = [name for name in self.tests_of(module) if (tree / name).exists()]
         command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
