@@ -4,11 +4,14 @@
     python tests/tooling/mutate.py voice --show        # list every mutant, killed or not
     python tests/tooling/mutate.py sessions --sample 40 --seed 1
     python tests/tooling/mutate.py --fail-under 90     # exit 1 below 90 % over the modules run
+    python tests/tooling/mutate.py voice --tests tests/test_turn.py   # other test files
 
 Each mutant changes one thing in one module — a flipped comparison, ``and``/``or``
 swapped, a changed constant, a negated condition, an arithmetic operator swapped,
 ``max``/``min`` swapped, a statement removed — and the module's own test files run
-against it (``pytest -x``, with a timeout; a mutant that hangs counts as killed).
+against it (``pytest -x``, with a timeout of three times the unmutated run; a mutant
+that times out is run once more with twice that, and counts as killed, shown apart,
+if it times out again).
 
 The working tree is never modified: every worker builds a private copy of the
 package and of the test files in a temporary directory, writes the mutated module
