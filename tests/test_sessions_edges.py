@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from nanobot_core.messages import ChatMessage
 from nanobot_core.sessions import SessionStore
@@ -217,3 +218,22 @@ async def test_closing_closes_every_connection(tmp_path: Path) -> None:
     assert open_handles(path) >= 2
     await store.aclose()
     assert open_handles(path) == 0
+
+
+async def test_a_read_in_progress_while_the_store_closes_leaves_no_connection(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "sessions.sqlite3"
+    store = await SessionStore.open(tmp_path)
+    await store.append_turn("big", [user(f"message {i}") for i in range(100_000)])
+    finished: list[int] = []
+
+    async def read() -> None:
+        finished.append(len(await store.history("big", 1_000_000)))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read)
+        await trio.testing.wait_all_tasks_blocked()  # the read is in its thread now
+        await store.aclose()
+    assert finished == [100_000]  # the read still completes
+    assert open_handles(path) == 0  # and its connection was closed after it

@@ -592,6 +592,7 @@ def run(
     show: bool,
     pytest_args: tuple[str, ...],
     tests: tuple[str, ...] | None = None,
+    only: str | None = None,
 ) -> dict[str, list[Outcome]]:
     equivalents = load_equivalents()
     results: dict[str, list[Outcome]] = {}
@@ -606,6 +607,7 @@ def run(
                 raise SystemExit(f"error: {module}'s tests fail without any mutation:\n{tail}")
             runner.timeout = timeout or max(10.0, 3 * seconds + 5)
             found = _sampled(mutants(module), sample if module not in CORE else None, seed)
+            found = [m for m in found if only is None or only in m.id]
             outcomes: list[Outcome] = [
                 Outcome(m, "equivalent", reason=equivalents[m.id])
                 for m in found
@@ -640,14 +642,9 @@ def run(
             results[module] = outcomes
     finally:
         runner.close()
-    stale = sorted(
-        key
-        for key in equivalents
-        if key.split(":", 1)[0] in results
-        and not any(o.mutant.id == key for o in results[key.split(":", 1)[0]])
-    )
-    for key in stale:
-        if sample is None or key.split(":", 1)[0] in CORE:
+    known = {m.id for module in results for m in mutants(module)}
+    for key in sorted(equivalents):
+        if key.split(":", 1)[0] in results and key not in known:
             print(f"warning: no such mutant any more (stale equivalent): {key}", file=sys.stderr)
     return results
 
@@ -706,6 +703,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show", action="store_true", help="print every mutant's outcome")
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     parser.add_argument("--tests", nargs="+", help="run these test files instead of the own ones")
+    parser.add_argument("--only", help="run only the mutants whose id contains this text")
     parser.add_argument("--fail-under", type=float, help="exit 1 below this core kill rate (%%)")
     args = parser.parse_args(argv)
     modules = list(args.modules) or list(CORE)
@@ -729,6 +727,7 @@ def main(argv: list[str] | None = None) -> int:
             show=args.show,
             pytest_args=(),
             tests=tuple(args.tests) if args.tests else None,
+            only=args.only,
         )
     except KeyboardInterrupt:
         print("interrupted; the working tree was never changed", file=sys.stderr)
