@@ -1,7 +1,8 @@
 """Lint, type-check, test (core + every plugin), one isolation session per plugin, bench.
 
 ``nox`` runs lint, typecheck and tests; ``nox -s isolation`` checks each plugin
-with only the core beside it; ``nox -s bench`` prints the measured claims.
+with only the core beside it; ``nox -s bench`` prints the measured claims;
+``nox -s mutation`` prints the kill rates of a mutation pass over the small core modules.
 """
 
 from __future__ import annotations
@@ -61,3 +62,18 @@ def bench(session: nox.Session) -> None:
     """Print the measured claims (medians, side by side) — see benchmarks/README.md."""
     session.install("-e.[testing]", *(_plugin_spec(name) for name in PLUGINS), "psutil", "limits")
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def mutation(session: nox.Session) -> None:
+    """Mutate the core's small modules against their own tests; print the kill rates.
+
+    Not in the default run. ``nox -s mutation -- voice --show`` for one module's list;
+    see tests/tooling/mutate.py (equivalent mutants: tests/tooling/equivalent_mutants.toml).
+    """
+    session.install("-e.[testing]")
+    args = session.posargs or [
+        *("limits", "access", "commands", "voice", "secrets", "sessions"),
+        *("--sample", "40", "--fail-under", "90"),
+    ]
+    session.run("python", "tests/tooling/mutate.py", *args)

@@ -114,8 +114,35 @@ def test_refused_key_counts_as_seen_and_is_not_evicted_first() -> None:
 
 
 def test_rejects_zero_capacity() -> None:
-    with pytest.raises(ValueError, match="max_keys"):
+    with pytest.raises(ValueError, match=r"^max_keys must be at least 1, got 0$"):
         RateLimiter(Rate(1, 1), max_keys=0)
+
+
+def test_a_single_key_limiter_remembers_the_latest_key() -> None:
+    limiter = RateLimiter(Rate(1, 3600), max_keys=1, clock=FakeClock())
+    assert limiter.hit("a") == 0.0
+    assert limiter.hit("a") > 0
+    assert limiter.hit("b") == 0.0  # evicts "a"
+    assert len(limiter) == 1
+    assert limiter.hit("b") > 0
+    assert limiter.hit("a") == 0.0
+
+
+def test_the_default_bound_is_100_000_keys() -> None:
+    limiter = RateLimiter(Rate(1, 3600), clock=FakeClock())
+    for i in range(100_001):
+        limiter.hit(str(i))
+    assert len(limiter) == 100_000
+    assert limiter.hit("100000") > 0
+    assert limiter.hit("1") > 0
+    assert limiter.hit("0") == 0.0  # the first key was the one forgotten
+
+
+def test_repr_shows_the_rate_and_how_full_it_is() -> None:
+    limiter = RateLimiter(Rate(5, 60), max_keys=10, clock=FakeClock())
+    limiter.hit("a")
+    limiter.hit("b")
+    assert repr(limiter) == "RateLimiter(5/60 seconds, keys=2/10)"
 
 
 # --- Limits: capabilities, scopes, messages --------------------------------------------
@@ -180,8 +207,47 @@ def test_keys_per_scope() -> None:
 
 
 def test_unknown_capability_is_a_programming_error() -> None:
-    with pytest.raises(ValueError, match="unknown capability 'photo'"):
+    with pytest.raises(ValueError) as error:
         Limits.from_config(LimitsConfig()).check("photo", channel="c", user_id="u")
+    assert (
+        str(error.value) == "unknown capability 'photo' (known: turn, transcription, speech, video)"
+    )
+
+
+@pytest.mark.parametrize("scope", ["user", "Channel", "", "global "])
+def test_a_bad_scope_is_refused(scope: str) -> None:
+    with pytest.raises(ValueError) as error:
+        Limits({}, scope=scope)
+    assert str(error.value) == f'scope must be "channel" or "global", got {scope!r}'
+
+
+def test_limits_are_per_channel_unless_told_otherwise() -> None:
+    limits = Limits({"turn": RateLimiter(Rate(1, 60), clock=FakeClock())})
+    assert limits.scope == "channel"
+    limits.check("turn", channel="telegram", user_id="42")
+    limits.check("turn", channel="console", user_id="42")
+
+
+def test_a_wait_under_one_second_is_still_a_refusal() -> None:
+    clock = FakeClock()
+    limits = Limits({"turn": RateLimiter(Rate(10, 1), clock=clock)})
+    for _ in range(10):
+        limits.check("turn", channel="c", user_id="u")
+    with pytest.raises(TurnRefused) as refused:
+        limits.check("turn", channel="c", user_id="u")
+    assert refused.value.retry_after == pytest.approx(0.1)
+    assert str(refused.value).endswith("try again in 1 second.")
+    clock.now += 0.1
+    limits.check("turn", channel="c", user_id="u")
+
+
+def test_a_capability_without_its_own_line_gets_the_general_one() -> None:
+    limits = Limits({"tokens": RateLimiter(Rate(1, 60), clock=FakeClock())})
+    limits.check("tokens", channel="c", user_id="u")
+    with pytest.raises(TurnRefused) as refused:
+        limits.check("tokens", channel="c", user_id="u")
+    assert str(refused.value) == "Too many requests — try again in 60 seconds."
+    assert refused.value.retry_after == pytest.approx(60.0)
 
 
 @pytest.mark.parametrize(
@@ -192,8 +258,15 @@ def test_unknown_capability_is_a_programming_error() -> None:
         (1.2, "2 seconds"),
         (12, "12 seconds"),
         (119.5, "2 minutes"),
+        (120, "2 minutes"),
+        (121, "3 minutes"),
         (150, "3 minutes"),
+        (7140, "119 minutes"),
+        (7199, "120 minutes"),
         (7200, "2 hours"),
+        (7201, "3 hours"),
+        (7300, "3 hours"),
+        (86400, "24 hours"),
     ],
 )
 def test_describe_wait(seconds: float, text: str) -> None:
