@@ -115,8 +115,11 @@ class SessionStore:
             return
         with trio.CancelScope(shield=True):
             async with self._write_lock:
-                batch, self._pending = self._pending, []
-                if batch:  # marks queued by write_soon
+                # marks queued by write_soon are committed; a write whose caller is
+                # still waiting is refused ("closed"), never stored behind its back
+                batch = [job for job in self._pending if job.quiet]
+                self._pending = [job for job in self._pending if not job.quiet]
+                if batch:
                     await trio.to_thread.run_sync(_commit, self._writer, batch)
                 self._closed = True
                 readers, self._readers = self._readers, []
@@ -287,17 +290,28 @@ def _commit(connection: sqlite3.Connection, batch: list[_Job[Any]]) -> None:
                 try:
                     job.result = job.work(connection)
                 except Exception as error:
+                    if not connection.in_transaction:  # its error ended the whole batch
+                        raise _BatchLost(error) from error
                     connection.execute("ROLLBACK TO job")
                     job.error = error
                 connection.execute("RELEASE job")
     except Exception as error:  # the commit itself failed: nothing of the batch is stored
+        cause = error.cause if isinstance(error, _BatchLost) else error
         for job in batch:
-            job.error = job.error or error
+            job.error = job.error or cause
     finally:
         for job in batch:
             job.done = True
             if job.quiet and job.error is not None:
                 log.warning("could not store a mark: %s", job.error)
+
+
+class _BatchLost(Exception):
+    """A job's error rolled back the whole transaction (a ``RAISE(ROLLBACK)`` trigger)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 def _nothing(connection: sqlite3.Connection) -> None:
@@ -351,8 +365,12 @@ def _connect(path: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(
         path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
     )
-    connection.execute("PRAGMA synchronous = FULL")
-    connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    try:
+        connection.execute("PRAGMA synchronous = FULL")
+        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    except BaseException:  # not a database: no handle left open while the error lives
+        connection.close()
+        raise
     return connection
 
 
