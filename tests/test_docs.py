@@ -24,7 +24,8 @@ from nanobot_core.testing.openai_server import OpenAIServer, Response
 
 ROOT = Path(__file__).parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-THIRD_PARTY = {"nox", "imageio-ffmpeg"}  # packages the docs install from the package index on purpose
+# packages the docs install from the package index on purpose
+THIRD_PARTY = {"nox", "imageio-ffmpeg"}
 
 
 def text_of(doc: Path) -> str:

@@ -76,7 +76,7 @@ async def test_open_refuses_a_database_whose_tables_are_not_its_own(tmp_path: Pa
     db.execute("INSERT INTO messages VALUES ('theirs')")
     db.commit()
     db.close()
-    with pytest.raises(NanobotError, match="no such column: conversation"):
+    with pytest.raises(NanobotError, match=r"no such column: conversation"):
         await SessionStore.open(tmp_path)
     assert open_handles(path) == 0  # the half-opened connection was closed, not leaked
     db = sqlite3.connect(path)
@@ -91,7 +91,7 @@ async def test_open_refuses_a_database_whose_tables_are_not_its_own(tmp_path: Pa
 
 async def test_open_fails_when_the_storage_path_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "storage").write_text("a file, not a directory")
-    with pytest.raises(NanobotError, match="cannot open the session store .*: File exists"):
+    with pytest.raises(NanobotError, match=r"cannot open the session store .*: File exists"):
         await SessionStore.open(tmp_path / "storage")
 
 

@@ -268,9 +268,7 @@ async def test_what_was_left_out_is_named_once_and_the_rest_is_used(
     assert reply.text.endswith(")") and "cut.jpg: the image does not decode (" in reply.text
 
 
-async def test_text_with_only_unusable_attachments_is_refused(
-    samples: Any, storage: Path
-) -> None:
+async def test_text_with_only_unusable_attachments_is_refused(samples: Any, storage: Path) -> None:
     """The text asks about the attachment; without it the model could only guess."""
     model = ScriptedChatModel()
     plugin = objects_plugin(chat_models=[("scripted", model)])
