@@ -296,11 +296,13 @@ async def test_truncated_file_with_index_first_gives_what_it_has(
     parts = await VideoProcessor(VideoConfig(max_frames=8), ffmpeg_bin).process(
         path, attachment(path), MediaContext(workdir=tmp_path)
     )
+    # what is there is measured (the index lists all 20 s; the data stops near 0:12)
     shots = frames_of(parts)
-    assert 0 < len(shots) < 8
+    assert len(shots) == 8
+    assert 10 <= seconds(shots[-1][0]) <= 13
     header = parts[0]
     assert isinstance(header, TextPart)
-    assert f"only {len(shots)} of 8 frames could be decoded" in header.text
+    assert "its header says 0:20, but the video ends at 0:1" in header.text
 
 
 async def test_over_size_refused_before_ffmpeg_runs(media: Media, tmp_path: Path) -> None:
@@ -322,8 +324,9 @@ async def test_over_long_refused_before_decoding(
     processor = VideoProcessor(VideoConfig(max_duration=12.5), wrapper)
     with pytest.raises(MediaError, match=r"^the video is 0:20 long, 0:08 over the 0:12 limit$"):
         await processor.process(path, attachment(path), MediaContext(workdir=workdir))
-    [call] = log.read_text().splitlines()  # only the probe: an input and no output
-    assert call.endswith(f"-i file:{path} {' '.join(PROBE_OUTPUT)}")
+    probe, listing = log.read_text().splitlines()  # the probe and a packet listing
+    assert probe.endswith(f"-i file:{path} {' '.join(PROBE_OUTPUT)}")
+    assert listing.endswith("-map 0:V:0 -c copy -f framecrc -")  # copies, decodes nothing
 
 
 async def test_frames_over_max_pixels_refused_before_decoding(
