@@ -20,7 +20,6 @@ import attrs
 import pytest
 from nanobot_video_ffmpeg.ffmpeg import SUPPORTED, version_of
 
-
 SYSTEM_FFMPEG = Path("/usr/bin/ffmpeg")
 
 
@@ -120,6 +119,29 @@ def break_alpha(data: bytes) -> bytes:
     return bytes(out)
 
 
+def indexed(binary: Path, path: Path, frames: int, rate: float, pts: str, gop: int) -> None:
+    """A clip whose frame N shows a white bar at x = 2N (N < 128), with timestamps ``pts``
+    (an ffmpeg expression of N, in TB units), a keyframe every ``gop`` frames."""
+    source = (
+        f"color=black:s=256x16:r={rate}:d={frames / rate + 1},format=yuv420p,"
+        "geq=lum='if(between(X,2*N,2*N+1),235,16)':cb=128:cr=128,"
+        f"trim=end_frame={frames},setpts='{pts}'"
+    )
+    _ff(binary, "-f", "lavfi", "-i", source, "-fps_mode", "passthrough", "-c:v", "libx264",
+        "-preset", "veryfast", "-qp", "0", "-g", str(gop), "-keyint_min", str(gop),
+        "-sc_threshold", "0", "-y", str(path))  # fmt: skip
+
+
+def frame_index(binary: Path, jpeg: bytes) -> int:
+    """Which frame of an ``indexed`` clip a JPEG shows: where its white bar is."""
+    row = subprocess.run(
+        [str(binary), "-nostdin", "-loglevel", "error", "-f", "mjpeg", "-i", "pipe:0",
+         "-vf", "scale=256:1", "-pix_fmt", "gray", "-f", "rawvideo", "pipe:1"],
+        input=jpeg, capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    return max(range(len(row)), key=lambda x: row[x]) // 2
+
+
 STICKER = (  # a Telegram video sticker: 512x512 VP9 with alpha, a disc on transparency
     "testsrc=size=128x128:rate=30:duration={d},format=yuva420p,"
     "geq=lum='lum(X,Y)':cb='cb(X,Y)':cr='cr(X,Y)':a='if(lt(hypot(X-64,Y-64),40),255,0)'"
@@ -152,14 +174,14 @@ def samples(binary: Path, root: Path, clip: Path) -> dict[str, Path]:
         capture_output=True, check=True,
     ).stdout)  # fmt: skip
     out["nodur"] = nodur
-    make("vfr.mkv", "-f", "lavfi", "-i",
-         "testsrc=size=160x120:rate=30:duration=6,setpts='if(lt(T,3),PTS,3/TB+(PTS-3/TB)*4)'",
-         "-fps_mode", "passthrough", "-c:v", "libx264", "-preset", "veryfast")  # fmt: skip
+    vfr = root / "vfr.mkv"  # 60 frames at 20 fps, then 30 at 5 fps: 9 s
+    indexed(binary, vfr, 90, 20, "if(lt(N,60),N/20,3+(N-60)/5)/TB", gop=30)
+    out["vfr"] = vfr
     make("phone.3gp", *src, "-f", "lavfi", "-i", "sine=d=4:sample_rate=8000", "-c:v", "libx264",
          "-preset", "veryfast", "-c:a", "aac", "-ac", "1", "-shortest")  # fmt: skip
-    make("clip.ts", *src, "-f", "lavfi", "-i", "sine=d=4", "-c:v", "libx264", "-preset",
+    make("mpegts.ts", *src, "-f", "lavfi", "-i", "sine=d=4", "-c:v", "libx264", "-preset",
          "veryfast", "-c:a", "aac", "-shortest")  # fmt: skip
-    make("clip.mkv", *src, "-c:v", "libx264", "-preset", "veryfast")
+    make("matroska.mkv", *src, "-c:v", "libx264", "-preset", "veryfast")
     make("second.mp4", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=30:duration=1",
          "-c:v", "libx264", "-preset", "veryfast")  # fmt: skip
     make("audio_only.mp4", "-f", "lavfi", "-i", "sine=d=3", "-c:a", "aac")

@@ -11,8 +11,8 @@ from nanobot_video_ffmpeg.frames import (
     KeptKeyframes,
     Pick,
     plan,
-    seek_cost,
     read_times,
+    seek_cost,
     use_seeks,
 )
 from nanobot_video_ffmpeg.probe import Probe, VideoStream, parse_keyframes, parse_report
