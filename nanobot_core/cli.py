@@ -75,9 +75,12 @@ class App:
         from .runtime import Runtime
 
         try:
-            return Runtime.create(self.load(explicit), self.registry)
+            runtime = Runtime.create(self.load(explicit), self.registry)
         except NanobotError as error:
             fail(str(error))
+        for gone in runtime.components.missing:  # nanobot runs on without it
+            click.echo(f"{'error' if gone.configured else 'warning'}: {gone.line}", err=True)
+        return runtime
 
 
 pass_app = click.make_pass_decorator(App)
@@ -123,10 +126,21 @@ def cli(ctx: click.Context, log_level: str) -> None:
 @pass_app
 def plugins(app: App, as_json: bool) -> None:
     """List plugins: name, version, hooks and status (loaded, failed, blocked, incompatible)."""
-    app.registry  # noqa: B018 - collecting marks plugins whose hooks fail
+    from .components import unavailable
+
     infos = app.plugins.infos
+    missing: dict[str, list[str]] = {}
+    registry = app.registry  # collecting marks plugins whose hooks fail
+    for gone in unavailable(registry):
+        registration = registry.get(gone.kind, gone.name)
+        assert registration is not None
+        missing.setdefault(registration.plugin, []).append(gone.line)
     if as_json:
-        click.echo(json.dumps([info.as_json() for info in infos], indent=2))
+        listed = [info.as_json() for info in infos]
+        for entry in listed:  # a loaded plugin whose tool is missing: the reason in "error"
+            if not entry["error"] and entry["name"] in missing:
+                entry["error"] = "; ".join(missing[entry["name"]])
+        click.echo(json.dumps(listed, indent=2))
         return
     for info in infos:
         version = info.version or "built-in"
@@ -134,6 +148,8 @@ def plugins(app: App, as_json: bool) -> None:
         click.echo(line.rstrip())
         if info.error:
             click.echo(f"  {info.error}")
+        for text in missing.get(info.name, []):
+            click.echo(f"  {text}")
 
 
 @cli.command()
@@ -169,6 +185,8 @@ def check(app: App, config_path: Path | None) -> None:
     finally:
         _plugin_warnings(app)
     config = runtime.config
+    if any(gone.configured for gone in runtime.components.missing):
+        sys.exit(EXIT_CONFIG)  # its table is in the file: the user wants it
     where = str(config.source) if config.source else "built-in defaults"
     enabled = ", ".join(config.enabled(Kind.CHANNEL)) or "none"
     click.echo(f"ok: {where} (model {config.agent.model}; channels: {enabled})")
