@@ -194,7 +194,16 @@ async def run(
     ``prefix`` is put before the binary (``find_nice()``; it execs ffmpeg in place).
     Cancelling the caller's scope kills the process group and reaps it first.
     """
-    command = [*prefix, str(binary), "-nostdin", "-hide_banner", "-loglevel", loglevel, *args]
+    command = [
+        *prefix,
+        str(binary),
+        "-nostdin",
+        "-nostats",
+        "-hide_banner",
+        "-loglevel",
+        loglevel,
+        *args,
+    ]
     done = await trio.run_process(
         command,
         stdin=subprocess.DEVNULL,
@@ -229,7 +238,16 @@ async def each_line(
     for listings of millions of packets. stderr is discarded (``-loglevel
     error``). Returns the exit status. Cancelling kills the group and reaps it.
     """
-    command = [*prefix, str(binary), "-nostdin", "-hide_banner", "-loglevel", "error", *args]
+    command = [
+        *prefix,
+        str(binary),
+        "-nostdin",
+        "-nostats",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        *args,
+    ]
     async with trio.open_nursery() as nursery:
         process: trio.Process = await nursery.start(
             partial(
