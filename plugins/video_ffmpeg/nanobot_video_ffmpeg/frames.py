@@ -82,58 +82,6 @@ def plan(
     return tuple(sorted(picks, key=lambda p: p.time))
 
 
-class KeptKeyframes:
-    """The few keyframe times ``plan`` and ``seek_cost`` can use, out of any number.
-
-    Per slot of ``plan(duration, count, ...)``: the keyframe nearest its middle
-    (what ``plan`` picks; the earlier one on a tie, as ``min`` over sorted
-    times does) and the last one (the "keyframe before" that ``seek_cost``
-    needs for a later slot without keyframes); and the last one before 0.
-    Keyframes after the last slot serve neither, so
-    at most ``2 * count + 1`` times are kept, however many packets the file
-    has, and both functions give the same results as with every time.
-    """
-
-    def __init__(self, duration: float, count: int) -> None:
-        self.duration, self.count = duration, count
-        self.nearest: dict[int, float] = {}
-        self.last: dict[int, float] = {}
-        self.before_start: float | None = None
-
-    def _slot(self, time: float) -> int | None:
-        duration, count = self.duration, self.count
-        i = min(max(int(time * count / duration), 0), count - 1)
-        # the same float bounds as plan's ``low <= k < high``
-        while i > 0 and time < i * duration / count:
-            i -= 1
-        while i < count - 1 and time >= (i + 1) * duration / count:
-            i += 1
-        if not (i * duration / count <= time < (i + 1) * duration / count):
-            return None
-        return i
-
-    def add(self, time: float) -> None:
-        if time < 0:
-            if self.before_start is None or time > self.before_start:
-                self.before_start = time
-            return
-        i = self._slot(time)
-        if i is None:
-            return
-        if i not in self.last or time > self.last[i]:
-            self.last[i] = time
-        middle = (i * self.duration / self.count + (i + 1) * self.duration / self.count) / 2
-        best = self.nearest.get(i)
-        if best is None or (abs(time - middle), time) < (abs(best - middle), best):
-            self.nearest[i] = time
-
-    def times(self) -> list[float]:
-        kept = {*self.nearest.values(), *self.last.values()}
-        if self.before_start is not None:
-            kept.add(self.before_start)
-        return sorted(kept)
-
-
 def _frame_near(low: float, high: float, middle: float, fps: float) -> Pick:
     """The frame nearest ``middle`` inside the slot, assuming a constant frame rate.
 

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from nanobot_video_ffmpeg.frames import (
-    KeptKeyframes,
     Pick,
     plan,
     read_times,
-    seek_cost,
     use_seeks,
 )
 from nanobot_video_ffmpeg.probe import Probe, VideoStream, parse_keyframes, parse_report
@@ -197,36 +193,3 @@ def test_method_choice() -> None:
 )
 def test_clock(seconds: float, text: str) -> None:
     assert clock(seconds) == text
-
-
-@given(
-    st.lists(st.floats(-5, 200, allow_nan=False), max_size=300),
-    st.floats(0.5, 150),
-    st.integers(1, 64),
-    st.one_of(st.none(), st.floats(0.2, 120)),
-)
-def test_kept_keyframes_plan_as_all_of_them(
-    keyframes: list[float], duration: float, count: int, fps: float | None
-) -> None:
-    if fps is not None:  # as the processor counts: a slot is at least one frame long
-        count = max(1, min(count, math.floor(duration * fps)))
-    every = sorted(set(keyframes))
-    kept = KeptKeyframes(duration, count)
-    for time in keyframes:
-        kept.add(time)
-    few = kept.times()
-    assert len(few) <= 2 * count + 1 and set(few) <= set(every)
-    picks = plan(duration, count, every, fps)
-    assert plan(duration, count, few, fps) == picks
-    rate = fps or 30.0
-    assert seek_cost(picks, few, rate) == seek_cost(picks, every, rate)
-    assert use_seeks(picks, few, fps) == use_seeks(picks, every, fps)
-
-
-def test_kept_keyframes_of_a_dense_listing() -> None:
-    kept = KeptKeyframes(60.0, 8)
-    for i in range(60_000):
-        kept.add(i / 1000)
-    # per 7.5 s slot: the nearest to its middle and the last
-    expected = [t for i in range(8) for t in (i * 7.5 + 3.75, i * 7.5 + 7.499)]
-    assert [round(t, 6) for t in kept.times()] == [round(t, 6) for t in expected]

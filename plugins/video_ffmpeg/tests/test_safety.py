@@ -218,8 +218,8 @@ async def test_report_text_written_by_the_file_cannot_choose_the_demuxer(
         await VideoProcessor(VideoConfig(), wrapper).process(
             path, attachment(path), MediaContext(workdir=workdir)
         )
-    [call] = log.read_text().splitlines()  # the probe, and no call forcing what the file wrote
-    assert "hls" not in call
+    calls = log.read_text().splitlines()  # the probe, maybe a listing guessed as mp4
+    assert calls and not any("hls" in call for call in calls)  # none forces what the file wrote
 
 
 def test_only_an_allowed_container_can_be_forced(tmp_path: Path) -> None:
