@@ -58,6 +58,16 @@ def isolation(session: nox.Session, plugin: str) -> None:
 
 
 @nox.session(python=PYTHON)
+@nox.parametrize("ffmpeg", ["bundled", "system"])
+def video(session: nox.Session, ffmpeg: str) -> None:
+    """The video plugin's tests on one ffmpeg: the bundled one, or the system's
+    (/usr/bin/ffmpeg, skipped when absent). ``tests`` runs them on both."""
+    session.install("-e.[testing]", _plugin_spec("video_ffmpeg"))
+    env = {"NANOBOT_TEST_FFMPEG": ffmpeg}
+    session.run("pytest", "plugins/video_ffmpeg/tests", *session.posargs, env=env)
+
+
+@nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Print the measured claims (medians, side by side) — see benchmarks/README.md."""
     session.install("-e.[testing]", *(_plugin_spec(name) for name in PLUGINS), "psutil", "limits")

@@ -1,4 +1,7 @@
-"""8 frames (768 px) from 20 s, 120 s and 600 s 1280x720 clips: the video plugin vs plain ffmpeg.
+"""8 frames (768 px) from 20 s, 120 s and 600 s 1280x720 clips: the video plugin vs plain ffmpeg,
+on each ffmpeg the plugin supports that is here: the bundled one (imageio-ffmpeg, 9.x) and the
+system's (/usr/bin/ffmpeg, Debian 12: 5.1), side by side. Targets: the plugin 5x (120 s) and
+20x (600 s) faster than the fps filter, on both.
 
 Side by side in one run, medians of several runs:
 - ``fps filter``: the earlier fork's one pass ``-vf fps=N/duration`` (decodes the whole file);
@@ -10,8 +13,9 @@ Side by side in one run, medians of several runs:
 Also: the audio formats for transcription (speed and size, 16 kHz mono) and the event-loop
 lag of a trio task while the plugin works (target: max <= 10 ms).
 
-Clips are testsrc + sine encoded by x264 (default keyframe interval: 250 frames = 10 s),
-cached under the temp dir between runs (first run: ~15 s to make them).
+Clips are testsrc + sine encoded by x264 (default keyframe interval: 250 frames = 10 s) with
+the bundled ffmpeg, cached under the temp dir between runs (first run: ~1 min to make them).
+The audio table and the loop lag use the bundled ffmpeg.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from pathlib import Path
 import trio
 from nanobot_video_ffmpeg import VideoConfig, VideoProcessor
 from nanobot_video_ffmpeg.audio import OPUS
-from nanobot_video_ffmpeg.ffmpeg import find_ffmpeg
+from nanobot_video_ffmpeg.ffmpeg import _bundled, version_of
 
 from nanobot_core import Attachment, AttachmentKind
 from nanobot_core.protocols import MediaContext
@@ -37,12 +41,27 @@ N = 8
 WIDTH = 768
 LENGTHS = (20, 120, 600)
 CACHE = Path(tempfile.gettempdir()) / "nanobot-bench-video-v2"
-FF = find_ffmpeg(None)
+BUNDLED = _bundled()
+assert BUNDLED is not None, "pip install imageio-ffmpeg (the [bundled] extra)"
+FF = BUNDLED
 
 
-def ff(*args: str) -> subprocess.CompletedProcess[bytes]:
+def binaries() -> dict[str, Path]:
+    found = {"bundled": BUNDLED}
+    system = Path("/usr/bin/ffmpeg")
+    if system.exists():
+        found["system"] = system
+    return found
+
+
+def label(binary: Path) -> str:
+    version = version_of(binary)
+    return f"{version[0]}.{version[1]}" if version else "git"
+
+
+def ff(*args: str, binary: Path | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [str(FF), "-nostdin", "-hide_banner", "-loglevel", "error", *args],
+        [str(binary or FF), "-nostdin", "-hide_banner", "-loglevel", "error", *args],
         check=False, capture_output=True,
     )  # fmt: skip
 
@@ -70,17 +89,18 @@ def times(duration: float) -> list[float]:
     return [(i + 0.5) * duration / N for i in range(N)]
 
 
-def fps_filter(path: Path, duration: float, out: Path) -> list[bytes]:
+def fps_filter(path: Path, duration: float, out: Path, binary: Path) -> list[bytes]:
     ff("-i", str(path), "-vf", f"fps={N}/{duration},scale={WIDTH}:-2", "-frames:v", str(N),
-       "-q:v", "3", "-y", str(out / "fps-%02d.jpg"))  # fmt: skip
+       "-q:v", "3", "-y", str(out / "fps-%02d.jpg"), binary=binary)  # fmt: skip
     return [p.read_bytes() for p in sorted(out.glob("fps-*.jpg"))]
 
 
-def seeks(path: Path, duration: float, out: Path, *extra: str) -> list[bytes]:
+def seeks(path: Path, duration: float, out: Path, binary: Path, *extra: str) -> list[bytes]:
     def one(i: int, t: float) -> bytes | None:
         target = out / f"seek-{i}.jpg"
         ff(*extra, "-ss", f"{t:.3f}", "-i", str(path), "-frames:v", "1",
-           "-vf", f"scale={WIDTH}:-2", "-q:v", "3", "-f", "mjpeg", "-y", str(target))  # fmt: skip
+           "-vf", f"scale={WIDTH}:-2", "-q:v", "3", "-f", "mjpeg", "-y", str(target),
+           binary=binary)  # fmt: skip
         return target.read_bytes() if target.exists() and target.stat().st_size else None
 
     with concurrent.futures.ThreadPoolExecutor(N) as pool:
@@ -88,15 +108,17 @@ def seeks(path: Path, duration: float, out: Path, *extra: str) -> list[bytes]:
     return [f for f in found if f]
 
 
-def keyframes(path: Path, duration: float, out: Path) -> list[bytes]:
-    return seeks(path, duration, out, "-skip_frame", "nokey")
+def keyframes(path: Path, duration: float, out: Path, binary: Path) -> list[bytes]:
+    return seeks(path, duration, out, binary, "-skip_frame", "nokey")
 
 
-async def plugin_frames(path: Path, transcribe: bool, workdir: Path) -> list[bytes]:
+async def plugin_frames(
+    path: Path, transcribe: bool, workdir: Path, binary: Path | None = None
+) -> list[bytes]:
     async def fake_transcriber(audio: Path) -> str:
         return "ok"
 
-    processor = VideoProcessor(VideoConfig(max_frames=N, frame_width=WIDTH), FF)
+    processor = VideoProcessor(VideoConfig(max_frames=N, frame_width=WIDTH), binary or FF)
     context = MediaContext(workdir=workdir, transcribe=fake_transcriber if transcribe else None)
     attachment = Attachment(AttachmentKind.VIDEO, fetch=None, filename=path.name)  # type: ignore[arg-type]
     parts = await processor.process(path, attachment, context)
@@ -114,28 +136,36 @@ def measure(run: Callable[[Path], list[bytes]], runs: int) -> tuple[float, int, 
     return statistics.median(spent), len(frames), len({hashlib.sha1(f).digest() for f in frames})
 
 
-def rows_for(path: Path, duration: int) -> list[tuple[str, float, int, int]]:
+def rows_for(path: Path, duration: int, binary: Path) -> list[tuple[str, float, int, int]]:
     slow = 2 if duration >= 600 else 3
+    b = binary
     return [
-        ("fps filter (earlier fork)", *measure(lambda o: fps_filter(path, duration, o), slow)),
-        ("8 parallel accurate seeks", *measure(lambda o: seeks(path, duration, o), 3)),
-        ("8 keyframe-only seeks", *measure(lambda o: keyframes(path, duration, o), 3)),
-        ("plugin (frames)", *measure(lambda o: trio.run(plugin_frames, path, False, o), 5)),
-        ("plugin (frames + audio)", *measure(lambda o: trio.run(plugin_frames, path, True, o), 3)),
+        ("fps filter (earlier fork)", *measure(lambda o: fps_filter(path, duration, o, b), slow)),
+        ("8 parallel accurate seeks", *measure(lambda o: seeks(path, duration, o, b), 3)),
+        ("8 keyframe-only seeks", *measure(lambda o: keyframes(path, duration, o, b), 3)),
+        ("plugin (frames)", *measure(lambda o: trio.run(plugin_frames, path, False, o, b), 5)),
+        (
+            "plugin (frames + audio)",
+            *measure(lambda o: trio.run(plugin_frames, path, True, o, b), 3),
+        ),
     ]
 
 
 def frames_table(paths: dict[int, Path]) -> None:
-    print(f"frames: {N} at {WIDTH} px, median of runs (distinct frames / returned)")
-    print(f"{'clip':>6} {'method':<28} {'seconds':>8} {'frames':>8} {'fps-filter / this':>18}")
+    found = binaries()
+    names = {name: f"{name} {label(binary)}" for name, binary in found.items()}
+    print(f"frames: {N} at {WIDTH} px, median of runs; per ffmpeg: seconds, distinct/returned "
+          "frames, fps filter / this")  # fmt: skip
+    print(f"{'clip':>6} {'method':<26}" + "".join(f" {names[n]:>28}" for n in found))
     for duration, path in paths.items():
-        rows = rows_for(path, duration)
-        base = rows[0][1]
-        for name, spent, count, distinct in rows:
-            print(
-                f"{duration:>5}s {name:<28} {spent:>8.3f} {distinct:>4}/{count:<3} "
-                f"{base / spent:>17.1f}x"
-            )
+        table = {name: rows_for(path, duration, binary) for name, binary in found.items()}
+        for row in range(len(next(iter(table.values())))):
+            cells = []
+            for name in found:
+                method, spent, count, distinct = table[name][row]
+                base = table[name][0][1]
+                cells.append(f"{spent:>9.3f} s {distinct:>2}/{count:<2} {base / spent:>7.1f}x")
+            print(f"{duration:>5}s {method:<26}" + "".join(f" {c:>28}" for c in cells))
 
 
 AUDIO = {

@@ -16,6 +16,7 @@ from .errors import (
     SpeechError,
     ToolError,
     TurnRefused,
+    Unavailable,
 )
 from .hookspecs import hookimpl
 from .messages import (
@@ -97,6 +98,7 @@ __all__ = [
     "Transcriber",
     "TurnRefused",
     "TurnStatus",
+    "Unavailable",
     "__version__",
     "hookimpl",
 ]

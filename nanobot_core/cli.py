@@ -77,9 +77,12 @@ class App:
         from .runtime import Runtime
 
         try:
-            return Runtime.create(self.load(explicit), self.registry)
+            runtime = Runtime.create(self.load(explicit), self.registry)
         except NanobotError as error:
             fail(str(error))
+        for gone in runtime.components.missing:  # nanobot runs on without it
+            click.echo(f"{'error' if gone.configured else 'warning'}: {gone.line}", err=True)
+        return runtime
 
     def lock_storage(self, runtime: Runtime, *, exclusive: bool) -> StorageLock:
         """Hold the store for this process (see ``storage``); a refusal ends with exit 1."""
@@ -133,10 +136,21 @@ def cli(ctx: click.Context, log_level: str) -> None:
 @pass_app
 def plugins(app: App, as_json: bool) -> None:
     """List plugins: name, version, hooks and status (loaded, failed, blocked, incompatible)."""
-    app.registry  # noqa: B018 - collecting marks plugins whose hooks fail
+    from .components import unavailable
+
     infos = app.plugins.infos
+    missing: dict[str, list[str]] = {}
+    registry = app.registry  # collecting marks plugins whose hooks fail
+    for gone in unavailable(registry):
+        registration = registry.get(gone.kind, gone.name)
+        assert registration is not None
+        missing.setdefault(registration.plugin, []).append(gone.line)
     if as_json:
-        click.echo(json.dumps([info.as_json() for info in infos], indent=2))
+        listed = [info.as_json() for info in infos]
+        for entry in listed:  # a loaded plugin whose tool is missing: the reason in "error"
+            if not entry["error"] and entry["name"] in missing:
+                entry["error"] = "; ".join(missing[entry["name"]])
+        click.echo(json.dumps(listed, indent=2))
         return
     click.echo(f"{'NAME':<16} {'VERSION':<10} {'STATUS':<12} HOOKS")
     for info in infos:
@@ -145,6 +159,8 @@ def plugins(app: App, as_json: bool) -> None:
         click.echo(line.rstrip())
         if info.error:
             click.echo(f"  {info.error}")
+        for text in missing.get(info.name, []):
+            click.echo(f"  {text}")
 
 
 @cli.command()
@@ -185,6 +201,8 @@ def check(app: App, config_path: Path | None) -> None:
     problem = check_storage(config.storage.path)
     if problem:
         fail(problem)
+    if any(gone.configured for gone in runtime.components.missing):
+        sys.exit(EXIT_CONFIG)  # its table is in the file: the user wants it
     where = str(config.source) if config.source else "built-in defaults"
     enabled = ", ".join(config.enabled(Kind.CHANNEL)) or "none"
     click.echo(f"ok: {where} (model {config.agent.model}; channels: {enabled})")

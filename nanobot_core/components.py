@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
-from attrs import define, field
+from attrs import define, field, frozen
 
-from .config import Config
-from .errors import ConfigError, NanobotError
+from .config import Config, make_converter, structure
+from .errors import ConfigError, MediaError, NanobotError, Unavailable
+from .messages import Attachment, AttachmentKind, Part
 from .protocols import (
     Channel,
     ChatModel,
     Host,
+    MediaContext,
     MediaProcessor,
     SpeechSynthesizer,
     Tool,
@@ -32,6 +35,34 @@ _PROTOCOLS: dict[Kind, type] = {
 }
 
 
+@frozen
+class Missing:
+    """An enabled object whose factory raised ``Unavailable``: nanobot runs without it."""
+
+    kind: Kind
+    name: str
+    reason: str
+    configured: bool  # the user wrote its table: ``nanobot check`` fails
+
+    @property
+    def line(self) -> str:
+        return f"{self.kind.label} {self.name!r} is unavailable: {self.reason}"
+
+
+@define
+class _StandIn:
+    """Takes the attachment kinds of an unavailable media processor and says why."""
+
+    kinds: frozenset[AttachmentKind]
+    line: str
+    capability: str = ""  # no rate limit is spent on a refusal
+
+    async def process(
+        self, path: Path, attachment: Attachment, context: MediaContext
+    ) -> tuple[Part, ...]:
+        raise MediaError(self.line)
+
+
 @define
 class Components:
     chat_model: ChatModel
@@ -40,17 +71,31 @@ class Components:
     synthesizer: SpeechSynthesizer | None = None
     media: dict[str, MediaProcessor] = field(factory=dict)  # attachment kind -> processor
     tools: dict[str, Tool] = field(factory=dict)
+    missing: list[Missing] = field(factory=list)
 
     @classmethod
     def build(cls, config: Config, registry: Registry, host: Host) -> Components:
         """Call every enabled factory; raise ``ConfigError`` listing every failure."""
         errors: list[str] = []
         built: dict[tuple[Kind, str], Any] = {}
+        missing: list[Missing] = []
+        stand_ins: dict[str, MediaProcessor] = {}
         for kind, name in config.plugins:
             registration = registry.get(kind, name)
             assert registration is not None
             try:
                 obj = registration.factory(config.plugins[(kind, name)], host)
+            except Unavailable as error:
+                tables = getattr(config.core, kind.table, {})
+                gone = Missing(kind, name, str(error), configured=name in tables)
+                log.info("%s", gone.line)  # the CLI says it once, as a warning or error
+                missing.append(gone)
+                if kind is Kind.MEDIA and error.kinds:
+                    known = {k.value for k in AttachmentKind}
+                    kinds = frozenset(AttachmentKind(k) for k in error.kinds if k in known)
+                    stand_in = _StandIn(kinds, gone.line)
+                    stand_ins.update(dict.fromkeys(sorted(k.value for k in kinds), stand_in))
+                continue
             except NanobotError as error:
                 message = str(error)
                 if not message.startswith(f"{kind.table}.{name}"):  # else it names its key
@@ -71,7 +116,7 @@ class Components:
                 )
                 continue
             built[(kind, name)] = obj
-        media = _by_kind(built, errors)
+        media = {**stand_ins, **_by_kind(built, errors)}  # a working processor wins
         if errors:
             raise ConfigError("\n".join(errors))
 
@@ -85,6 +130,7 @@ class Components:
             synthesizer=one(Kind.SPEECH, config.voice.synthesizer),
             media=media,
             tools={n: o for (k, n), o in built.items() if k is Kind.TOOL},
+            missing=missing,
         )
 
     def objects(self) -> list[object]:
@@ -93,7 +139,7 @@ class Components:
             self.chat_model,
             self.transcriber,
             self.synthesizer,
-            *self.media.values(),
+            *(m for m in self.media.values() if not isinstance(m, _StandIn)),
             *self.tools.values(),
         ]
         unique: dict[int, object] = {}
@@ -120,3 +166,25 @@ def _by_kind(built: dict[tuple[Kind, str], Any], errors: list[str]) -> dict[str,
             owners[key] = name
             media[key] = processor
     return media
+
+
+def unavailable(registry: Registry) -> list[Missing]:
+    """Media processors and speech synthesizers that would be unavailable with their default
+    settings (their factory raises ``Unavailable``): what ``nanobot plugins`` shows without
+    reading a config. Factories start nothing; any other failure is not this one's to say."""
+    found: list[Missing] = []
+    converter = make_converter({})
+    for kind in (Kind.MEDIA, Kind.SPEECH):
+        for name in registry.names(kind):
+            registration = registry.get(kind, name)
+            assert registration is not None
+            config, errors = structure(converter, {}, registration.config, f"{kind.table}.{name}")
+            if errors:
+                continue
+            try:
+                registration.factory(config, None)
+            except Unavailable as error:
+                found.append(Missing(kind, name, str(error), configured=False))
+            except Exception:
+                log.debug("factory of %s %r with its defaults", kind.label, name, exc_info=True)
+    return found

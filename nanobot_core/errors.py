@@ -16,6 +16,19 @@ class ConfigError(NanobotError):
     """The configuration cannot be used (file, TOML, key path, secret)."""
 
 
+class Unavailable(NanobotError):
+    """Raised by a factory whose external tool is missing (ffmpeg, a system library).
+
+    The rest of nanobot works without it: ``nanobot check`` and ``nanobot plugins``
+    show the message, and an attachment of one of ``kinds`` (for a media processor)
+    gets it as its note. Say what is missing and how to install it.
+    """
+
+    def __init__(self, message: str, *, kinds: frozenset[str] = frozenset()) -> None:
+        super().__init__(message)
+        self.kinds = kinds
+
+
 class PluginError(NanobotError):
     """A plugin could not be loaded or registered something invalid."""
 

@@ -12,46 +12,112 @@ Nothing is kept at module level: no registry of processes, no ``atexit``.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 from collections.abc import Callable, Sequence
 from functools import partial
+from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 import trio
 from attrs import frozen
 
-from nanobot_core import ConfigError
+from nanobot_core import ConfigError, Unavailable
 
 # Containers a phone, a chat app or a screen recorder produces, all self-contained:
 # none of them can name another file or URL to open. Playlists and lists of files
 # (hls, dash, concat, image sequences, ...) are not here, so ffmpeg refuses them.
 CONTAINERS = ("mov", "matroska", "avi", "gif", "mpegts", "flv", "ogg", "mpeg", "asf")
 
-INSTALL_HINT = "pip install 'nanobot-video-ffmpeg[bundled]'"
+_ENV = {"LC_ALL": "C"}  # no FFREPORT / AV_LOG_* from the parent environment
+SUPPORTED = (5, 1)  # the oldest ffmpeg the processor is tested with (Debian 12's)
+KINDS = frozenset({"video", "video_note", "animation"})
 
 
-def find_ffmpeg(configured: Path | None) -> Path:
-    """The configured binary, else ``ffmpeg`` on PATH, else imageio-ffmpeg's; or ``ConfigError``."""
-    if configured is not None:
-        if not (configured.is_file() and os.access(configured, os.X_OK)):
-            raise ConfigError(f"media.video.ffmpeg: {configured} is not an executable file")
-        return configured
-    on_path = shutil.which("ffmpeg")
-    if on_path:
-        return Path(on_path)
+def install_hint() -> str:
+    """How to get the bundled ffmpeg, in the form that works where this plugin came from:
+    the folder of a clone (pip's ``direct_url.json`` names a local directory) or the index."""
+    try:
+        text = distribution("nanobot-video-ffmpeg").read_text("direct_url.json")
+        url = json.loads(text).get("url", "") if text else ""
+    except (PackageNotFoundError, ValueError, AttributeError):
+        url = ""
+    if url.startswith("file://"):
+        folder = Path(url.removeprefix("file://"))
+        try:
+            shown = folder.relative_to(Path.cwd())
+            where = f"./{shown}" if str(shown) != "." else "."
+        except ValueError:
+            where = str(folder)
+        return f"pip install '{where}[bundled]'"
+    return "pip install 'nanobot-video-ffmpeg[bundled]'"
+
+
+_VERSION = re.compile(r"^ffmpeg version n?(\d+)\.(\d+)")
+
+
+def version_of(binary: Path) -> tuple[int, int] | None:
+    """``(major, minor)`` from ``ffmpeg -version``; ``None`` for a git build (``N-...``),
+    which is newer than any release, or when it cannot be read."""
+    try:
+        done = subprocess.run(
+            [str(binary), "-hide_banner", "-version"],
+            capture_output=True, timeout=10, check=False, env=_ENV, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = _VERSION.match(done.stdout.decode("ascii", "replace"))
+    return (int(m[1]), int(m[2])) if m else None
+
+
+def _supported(binary: Path) -> tuple[bool, str]:
+    found = version_of(binary)
+    return found is None or found >= SUPPORTED, f"{found[0]}.{found[1]}" if found else ""
+
+
+def _bundled() -> Path | None:
     try:
         import imageio_ffmpeg  # type: ignore[import-untyped]  # the optional extra, lazily
     except ImportError:
-        pass
-    else:
-        try:
-            return Path(imageio_ffmpeg.get_ffmpeg_exe())
-        except RuntimeError:  # installed without a binary for this platform
-            pass
-    raise ConfigError(f"media.video: ffmpeg not found on PATH; install it or run: {INSTALL_HINT}")
+        return None
+    try:
+        return Path(imageio_ffmpeg.get_ffmpeg_exe())
+    except RuntimeError:  # installed without a binary for this platform
+        return None
+
+
+def find_ffmpeg(configured: Path | None) -> Path:
+    """The configured binary, else ``ffmpeg`` on PATH, else imageio-ffmpeg's, the first
+    that is 5.1 or newer. ``ConfigError`` for a configured one that cannot be used;
+    ``Unavailable`` when none is found (nanobot runs on without video)."""
+    low = "{} is ffmpeg {}; the video processor needs 5.1 or newer"
+    if configured is not None:
+        if not (configured.is_file() and os.access(configured, os.X_OK)):
+            raise ConfigError(f"media.video.ffmpeg: {configured} is not an executable file")
+        ok, version = _supported(configured)
+        if not ok:
+            raise ConfigError(
+                f"media.video.ffmpeg: {low.format(configured, version)}; "
+                f"install a newer one or run: {install_hint()} and remove this key"
+            )
+        return configured
+    older = ""
+    for candidate in (shutil.which("ffmpeg"), _bundled()):
+        if candidate:
+            ok, version = _supported(Path(candidate))
+            if ok:
+                return Path(candidate)
+            older = older or low.format(candidate, version)
+    found = older or "ffmpeg not found on PATH"
+    raise Unavailable(
+        f"{found}; install ffmpeg 5.1 or newer (apt install ffmpeg, brew install ffmpeg) "
+        f"or run: {install_hint()}",
+        kinds=KINDS,
+    )
 
 
 def input_args(
@@ -59,6 +125,7 @@ def input_args(
     container: str | None = None,
     seek: float | None = None,
     max_pixels: int | None = None,
+    decoder: str | None = None,
 ) -> list[str]:
     """Options and ``-i`` for one input: a local file, one allowed container, nothing else.
 
@@ -76,6 +143,8 @@ def input_args(
     ``max_pixels``, for inputs that decode video: the decoder refuses any larger
     picture, so a stream whose size grows after its first header (checked
     before decoding) cannot make ffmpeg allocate bigger frames.
+
+    ``decoder``: the video decoder to use instead of ffmpeg's choice.
     """
     args = ["-protocol_whitelist", "file"]
     if container is not None and container not in CONTAINERS:
@@ -88,6 +157,8 @@ def input_args(
         args += ["-max_pixels", str(max_pixels)]
     if seek is not None:
         args += ["-ss", f"{seek:.6f}"]
+    if decoder is not None:  # libvpx for VP8/VP9 with alpha, which ffmpeg's own decoders drop
+        args += ["-c:v", decoder]
     return [*args, "-i", f"file:{path.absolute()}"]
 
 
@@ -101,9 +172,6 @@ class Result:
 async def _kill_group(process: trio.Process) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)  # its own group: the group id is its pid
-
-
-_ENV = {"LC_ALL": "C"}  # no FFREPORT / AV_LOG_* from the parent environment
 
 
 def find_nice() -> list[str]:
@@ -126,7 +194,16 @@ async def run(
     ``prefix`` is put before the binary (``find_nice()``; it execs ffmpeg in place).
     Cancelling the caller's scope kills the process group and reaps it first.
     """
-    command = [*prefix, str(binary), "-nostdin", "-hide_banner", "-loglevel", loglevel, *args]
+    command = [
+        *prefix,
+        str(binary),
+        "-nostdin",
+        "-nostats",
+        "-hide_banner",
+        "-loglevel",
+        loglevel,
+        *args,
+    ]
     done = await trio.run_process(
         command,
         stdin=subprocess.DEVNULL,
@@ -161,7 +238,16 @@ async def each_line(
     for listings of millions of packets. stderr is discarded (``-loglevel
     error``). Returns the exit status. Cancelling kills the group and reaps it.
     """
-    command = [*prefix, str(binary), "-nostdin", "-hide_banner", "-loglevel", "error", *args]
+    command = [
+        *prefix,
+        str(binary),
+        "-nostdin",
+        "-nostats",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        *args,
+    ]
     async with trio.open_nursery() as nursery:
         process: trio.Process = await nursery.start(
             partial(

@@ -46,73 +46,40 @@ class Pick:
         return self.time - self.slack
 
 
+EXACT = 0.0004  # seconds of slack for a pick at a listed frame's time (1000 fps apart: 0.001)
+
+
 def plan(
-    duration: float, count: int, keyframes: list[float], fps: float | None = None
+    duration: float,
+    count: int,
+    keyframes: list[float],
+    fps: float | None = None,
+    frames: list[float] | None = None,
 ) -> tuple[Pick, ...]:
-    picks = []
+    """One pick per slot, in time order. ``frames``: the frames' times when the listing
+    gave them; picks are then those frames (a slot with none, in a variable-rate clip,
+    takes the nearest frame not picked yet), so every pick is a distinct frame."""
+    picks: list[Pick] = []
+    taken: set[float] = set()
     for i in range(count):
         low, high = i * duration / count, (i + 1) * duration / count
         middle = (low + high) / 2
         inside = [k for k in keyframes if low <= k < high]
         if inside:
-            picks.append(Pick(min(inside, key=lambda k: abs(k - middle)), on_key=True))
+            pick = Pick(min(inside, key=lambda k: abs(k - middle)), on_key=True)
+        elif frames is not None:
+            shown = [f for f in frames if low <= f < high] or [f for f in frames if f not in taken]
+            if not shown:
+                continue
+            pick = Pick(min(shown, key=lambda f: abs(f - middle)), on_key=False, slack=EXACT)
         elif fps:
-            picks.append(_frame_near(low, high, middle, fps))
+            pick = _frame_near(low, high, middle, fps)
         else:
-            picks.append(Pick(middle, on_key=False))
-    return tuple(picks)
-
-
-class KeptKeyframes:
-    """The few keyframe times ``plan`` and ``seek_cost`` can use, out of any number.
-
-    Per slot of ``plan(duration, count, ...)``: the keyframe nearest its middle
-    (what ``plan`` picks; the earlier one on a tie, as ``min`` over sorted
-    times does) and the last one (the "keyframe before" that ``seek_cost``
-    needs for a later slot without keyframes); and the last one before 0.
-    Keyframes after the last slot serve neither, so
-    at most ``2 * count + 1`` times are kept, however many packets the file
-    has, and both functions give the same results as with every time.
-    """
-
-    def __init__(self, duration: float, count: int) -> None:
-        self.duration, self.count = duration, count
-        self.nearest: dict[int, float] = {}
-        self.last: dict[int, float] = {}
-        self.before_start: float | None = None
-
-    def _slot(self, time: float) -> int | None:
-        duration, count = self.duration, self.count
-        i = min(max(int(time * count / duration), 0), count - 1)
-        # the same float bounds as plan's ``low <= k < high``
-        while i > 0 and time < i * duration / count:
-            i -= 1
-        while i < count - 1 and time >= (i + 1) * duration / count:
-            i += 1
-        if not (i * duration / count <= time < (i + 1) * duration / count):
-            return None
-        return i
-
-    def add(self, time: float) -> None:
-        if time < 0:
-            if self.before_start is None or time > self.before_start:
-                self.before_start = time
-            return
-        i = self._slot(time)
-        if i is None:
-            return
-        if i not in self.last or time > self.last[i]:
-            self.last[i] = time
-        middle = (i * self.duration / self.count + (i + 1) * self.duration / self.count) / 2
-        best = self.nearest.get(i)
-        if best is None or (abs(time - middle), time) < (abs(best - middle), best):
-            self.nearest[i] = time
-
-    def times(self) -> list[float]:
-        kept = {*self.nearest.values(), *self.last.values()}
-        if self.before_start is not None:
-            kept.add(self.before_start)
-        return sorted(kept)
+            pick = Pick(middle, on_key=False)
+        if pick.time not in taken:
+            taken.add(pick.time)
+            picks.append(pick)
+    return tuple(sorted(picks, key=lambda p: p.time))
 
 
 def _frame_near(low: float, high: float, middle: float, fps: float) -> Pick:
@@ -140,7 +107,16 @@ def pass_cost(picks: tuple[Pick, ...], fps: float) -> float:
     return max(p.time for p in picks) * fps + OPEN_COST
 
 
-def use_seeks(picks: tuple[Pick, ...], keyframes: list[float], fps: float | None) -> bool:
+# Containers whose demuxer seeks to the keyframe before a time from an index. MPEG-TS
+# and the like seek by guessing byte offsets and can land past the time, or mid-GOP.
+SEEKABLE = ("mov", "matroska")
+
+
+def use_seeks(
+    picks: tuple[Pick, ...], keyframes: list[float], fps: float | None, container: str = "mov"
+) -> bool:
+    if container not in SEEKABLE:
+        return False
     rate = fps or DEFAULT_FPS
     return seek_cost(picks, keyframes, rate) < pass_cost(picks, rate)
 
@@ -149,59 +125,142 @@ def _scale(width: int) -> str:
     return f"scale='min({width},iw)':-2"
 
 
+BACKGROUND = "0xF4F4F4"  # what transparent parts of a sticker are shown on: a plain light grey
+
+
+def _composite() -> str:
+    """A frame with alpha laid on a plain light background (what a chat app shows)."""
+    return (
+        f"split[fg][bg];[bg]drawbox=c={BACKGROUND}@1:t=fill,format=yuv420p[plain];"
+        "[plain][fg]overlay=format=auto:shortest=1,"
+    )
+
+
+def times_file(i: int) -> str:
+    return f"frame-{i:02d}.txt"
+
+
+def _times(out: Path, i: int) -> str:
+    """Write each frame's pts to a file: the ``metadata`` filter prints a frame only when it
+    has a key, so one is added first. ``out`` is a folder in ffmpeg's working directory,
+    named relatively: no path text in the filter graph to escape."""
+    return (
+        "metadata=mode=add:key=nanobot:value=1,"
+        f"metadata=mode=print:file={out.name}/{times_file(i)},"
+    )
+
+
+_PRINTED = re.compile(r"^frame:\s*\d+\s+pts:\s*-?\d+\s+pts_time:(-?\d+(?:\.\d+)?(?:e-?\d+)?)")
+
+
+def read_times(text: str) -> list[float]:
+    """The ``pts_time`` of each frame the ``metadata`` filter printed, in order."""
+    return [float(m[1]) for line in text.splitlines() if (m := _PRINTED.match(line))]
+
+
 def _seek_to(time: float) -> float:
     # Round up to the microsecond ffmpeg parses: never land just before a keyframe,
     # which would make ffmpeg decode the whole group of pictures before it.
     return math.ceil(time * 1_000_000) / 1_000_000
 
 
-def seek_args(
-    path: Path, probe: Probe, picks: tuple[Pick, ...], width: int, out: Path, max_pixels: int
-) -> list[str]:
+def decoder_for(probe: Probe) -> str | None:
+    return _decoder(probe, True)
+
+
+def _decoder(probe: Probe, alpha: bool) -> str | None:
+    """libvpx for VP8/VP9 with an alpha track: ffmpeg's own decoders drop the alpha."""
     assert probe.video is not None
+    if not (alpha and probe.video.alpha):
+        return None
+    return {"vp9": "libvpx-vp9", "vp8": "libvpx"}.get(probe.video.codec)
+
+
+def seek_args(
+    path: Path,
+    probe: Probe,
+    picks: tuple[Pick, ...],
+    width: int,
+    out: Path,
+    max_pixels: int,
+    origin: float = 0.0,
+    alpha: bool = True,
+) -> list[str]:
+    """One input per pick, seeked, each giving one JPEG and its time (``frame-NN.txt``).
+
+    ``-copyts``: the times printed are the file's own, as in the listing (``origin``
+    is its first frame); ``-ss`` counts from the container's start, which the
+    listing's first frame is taken to be (a stray offset moves a pick, never a label).
+    """
+    assert probe.video is not None
+    decoder = _decoder(probe, alpha)
     # One thread per input decoder and per encoder: the inputs already run side by side,
     # and fewer runnable threads keep the event loop's wake-ups prompt on small machines.
-    args: list[str] = ["-filter_threads", "1"]
+    args: list[str] = ["-filter_threads", "1", "-copyts"]
     for pick in picks:
         args += [
             "-threads",
             "1",
             *ffmpeg.input_args(
-                path, probe.container, seek=_seek_to(pick.threshold), max_pixels=max_pixels
+                path,
+                probe.container,
+                seek=_seek_to(max(pick.threshold, 0.0)),
+                max_pixels=max_pixels,
+                decoder=decoder,
             ),
         ]
+    chain = _composite() if decoder else ""
     for i in range(len(picks)):
         args += [
-            "-map", f"{i}:V:0", "-an", "-sn", "-dn",
-            "-frames:v", "1", "-vf", _scale(width), "-q:v", JPEG_QUALITY, "-threads", "1",
+            "-map", f"{i}:V:0", "-an", "-sn", "-dn", "-frames:v", "1",
+            "-vf", f"{chain}{_times(out, i)}{_scale(width)}", "-fps_mode", "passthrough",
+            "-q:v", JPEG_QUALITY, "-threads", "1",
             "-f", "mjpeg", "-n", str(out / f"frame-{i:02d}.jpg"),
         ]  # fmt: skip
     return args
 
 
 def pass_args(
-    path: Path, probe: Probe, picks: tuple[Pick, ...], width: int, out: Path, max_pixels: int
+    path: Path,
+    probe: Probe,
+    picks: tuple[Pick, ...],
+    width: int,
+    out: Path,
+    max_pixels: int,
+    origin: float = 0.0,
+    alpha: bool = True,
 ) -> list[str]:
+    """One input decoded from the start; ``select`` keeps the first frame at or after
+    each pick; their times go to ``frame-00.txt`` (``-copyts``: the file's own times)."""
     assert probe.video is not None
+    decoder = _decoder(probe, alpha)
     wanted = "+".join(
-        f"gte(t,{p.threshold:.6f})*"
-        + ("isnan(prev_selected_t)" if i == 0 else f"lt(prev_selected_t,{p.threshold:.6f})")
+        f"gte(t,{origin + p.threshold:.6f})*"
+        + (
+            "isnan(prev_selected_t)"
+            if i == 0
+            else f"lt(prev_selected_t,{origin + p.threshold:.6f})"
+        )
         for i, p in enumerate(picks)
     )
+    chain = _composite() if decoder else ""
     return [
-        *ffmpeg.input_args(path, probe.container, max_pixels=max_pixels),
+        "-copyts",
+        *ffmpeg.input_args(path, probe.container, max_pixels=max_pixels, decoder=decoder),
         "-map", "0:V:0", "-an", "-sn", "-dn",
-        "-vf", f"select='{wanted}',showinfo,{_scale(width)}",
+        "-vf", f"select='{wanted}',{chain}{_times(out, 0)}{_scale(width)}",
         "-fps_mode", "passthrough", "-frames:v", str(len(picks)), "-q:v", JPEG_QUALITY,
         "-f", "image2", "-start_number", "0", "-n", str(out / "frame-%02d.jpg"),
     ]  # fmt: skip
 
 
-_SHOWINFO = re.compile(
-    r"^\[Parsed_showinfo_\d+ @ 0x[0-9a-f]+\] n:\s*\d+ pts:\s*-?\d+ pts_time:(-?[\d.]+)\s", re.M
-)
-
-
-def shown_times(stderr: str) -> list[float]:
-    """Times of the frames the one-pass ``select`` kept, in order, from ``showinfo``."""
-    return [float(t) for t in _SHOWINFO.findall(stderr)]
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a JPEG's frame header (SOFn), or ``None``."""
+    i = 2
+    while i + 9 < len(data) and data[i] == 0xFF:
+        marker, length = data[i + 1], int.from_bytes(data[i + 2 : i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height = int.from_bytes(data[i + 5 : i + 7], "big")
+            return int.from_bytes(data[i + 7 : i + 9], "big"), height
+        i += 2 + length
+    return None

@@ -1,11 +1,16 @@
-"""Media the tests make once per session with the real (bundled) ffmpeg.
+"""Media the tests make once per session with one fixed ffmpeg (the bundled one), and the
+ffmpegs the processor is tested with: the bundled one and Debian's 5.1 when present.
 
-pytest-trio has no session-scoped async fixtures, so generation is a sync
-fixture calling ``subprocess``.
+``NANOBOT_TEST_FFMPEG`` picks them: ``bundled``, ``system`` (``/usr/bin/ffmpeg``), or
+a path; a comma-separated list for several (default ``bundled,system``). A missing
+system ffmpeg is a skip with its reason. pytest-trio has no session-scoped async
+fixtures, so generation is a sync fixture calling ``subprocess``.
 """
 
 from __future__ import annotations
 
+import os
+import random
 import struct
 import subprocess
 from collections.abc import Callable
@@ -13,12 +18,40 @@ from pathlib import Path
 
 import attrs
 import pytest
-from nanobot_video_ffmpeg.ffmpeg import find_ffmpeg
+from nanobot_video_ffmpeg.ffmpeg import SUPPORTED, version_of
+
+SYSTEM_FFMPEG = Path("/usr/bin/ffmpeg")
+
+
+def _bundled() -> Path:
+    import imageio_ffmpeg
+
+    return Path(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def _chosen() -> list[str]:
+    return [n.strip() for n in os.environ.get("NANOBOT_TEST_FFMPEG", "bundled,system").split(",")]
 
 
 @pytest.fixture(scope="session")
-def ffmpeg_bin() -> Path:
-    return find_ffmpeg(None)
+def maker() -> Path:
+    """The ffmpeg that makes every fixture file: always the bundled one (ffmpeg 9 options)."""
+    return _bundled()
+
+
+@pytest.fixture(scope="session", params=_chosen())
+def ffmpeg_bin(request: pytest.FixtureRequest) -> Path:
+    """The ffmpeg under test, once per chosen binary."""
+    name: str = request.param
+    if name == "bundled":
+        return _bundled()
+    binary = SYSTEM_FFMPEG if name == "system" else Path(name)
+    if not (binary.is_file() and os.access(binary, os.X_OK)):
+        pytest.skip(f"no ffmpeg at {binary} (Debian: apt-get install ffmpeg)")
+    version = version_of(binary)
+    if version is not None and version < SUPPORTED:
+        pytest.skip(f"{binary} is ffmpeg {version}, older than the supported 5.1")
+    return binary
 
 
 def _ff(binary: Path, *args: str) -> None:
@@ -54,6 +87,122 @@ class Media:
     forged_stream: Path  # clip.mp4 in Matroska whose language tags fake a 16x16 video line
     many_packets: Path  # 60 s of 16x16 raw frames at 1000 fps in Matroska: 60,000 key packets
     brightness: dict[Path, list[tuple[float, int]]]  # per ramp: (time, grey level) at 10 fps
+    samples: dict[str, Path]  # real-world kinds, see ``samples``
+
+
+def _ffmpeg_has(binary: Path, what: str, name: str) -> bool:
+    listing = subprocess.run(
+        [str(binary), "-hide_banner", f"-{what}"], capture_output=True, check=False
+    ).stdout.decode()
+    return any(line.split()[1:2] == [name] for line in listing.splitlines() if line.strip())
+
+
+def set_mkv_duration(data: bytes, milliseconds: float) -> bytes:
+    at = data.index(b"\x44\x89\x88")  # Segment Duration, an 8-byte float in ms
+    return data[: at + 3] + struct.pack(">d", milliseconds) + data[at + 11 :]
+
+
+def break_alpha(data: bytes) -> bytes:
+    """A WebM whose alpha track (each block's BlockAdditional) is replaced by noise."""
+    out, at, rng = bytearray(data), 0, random.Random(1)
+    while (at := out.find(b"\x75\xa1", at)) >= 0:  # BlockAdditions
+        j = out.find(b"\xa5", at, at + 16)  # BlockAdditional
+        if j < 0 or not out[j + 1] & 0xC0:
+            at += 2
+            continue
+        if out[j + 1] & 0x80:
+            size, start = out[j + 1] & 0x7F, j + 2
+        else:
+            size, start = ((out[j + 1] & 0x3F) << 8) | out[j + 2], j + 3
+        out[start : start + size] = bytes(rng.randrange(256) for _ in range(size))
+        at = start + size
+    return bytes(out)
+
+
+def indexed(binary: Path, path: Path, frames: int, rate: float, pts: str, gop: int) -> None:
+    """A clip whose frame N shows a white bar at x = 2N (N < 128), with timestamps ``pts``
+    (an ffmpeg expression of N, in TB units), a keyframe every ``gop`` frames."""
+    source = (
+        f"color=black:s=256x16:r={rate}:d={frames / rate + 1},format=yuv420p,"
+        "geq=lum='if(between(X,2*N,2*N+1),235,16)':cb=128:cr=128,"
+        f"trim=end_frame={frames},setpts='{pts}'"
+    )
+    _ff(binary, "-f", "lavfi", "-i", source, "-fps_mode", "passthrough", "-c:v", "libx264",
+        "-preset", "veryfast", "-qp", "0", "-g", str(gop), "-keyint_min", str(gop),
+        "-sc_threshold", "0", "-y", str(path))  # fmt: skip
+
+
+def frame_index(binary: Path, jpeg: bytes) -> int:
+    """Which frame of an ``indexed`` clip a JPEG shows: where its white bar is."""
+    row = subprocess.run(
+        [str(binary), "-nostdin", "-loglevel", "error", "-f", "mjpeg", "-i", "pipe:0",
+         "-vf", "scale=256:1", "-pix_fmt", "gray", "-f", "rawvideo", "pipe:1"],
+        input=jpeg, capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    return max(range(len(row)), key=lambda x: row[x]) // 2
+
+
+STICKER = (  # a Telegram video sticker: 512x512 VP9 with alpha, a disc on transparency
+    "testsrc=size=128x128:rate=30:duration={d},format=yuva420p,"
+    "geq=lum='lum(X,Y)':cb='cb(X,Y)':cr='cr(X,Y)':a='if(lt(hypot(X-64,Y-64),40),255,0)'"
+)
+
+
+def samples(binary: Path, root: Path, clip: Path) -> dict[str, Path]:
+    """One file per kind a phone or Telegram sends, made with ``binary``."""
+    out: dict[str, Path] = {}
+
+    def make(name: str, *args: str) -> Path:
+        path = root / name
+        _ff(binary, *args, str(path))
+        out[name.split(".")[0]] = path
+        return path
+
+    src = ["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=4"]
+    make("alpha.webm", "-f", "lavfi", "-i", STICKER.format(d=1.6), "-c:v", "libvpx-vp9",
+         "-b:v", "200k")  # fmt: skip
+    broken = root / "broken_alpha.webm"
+    broken.write_bytes(break_alpha(out["alpha"].read_bytes()))
+    out["broken_alpha"] = broken
+    sticker = root / "sticker.webm"  # header: Duration 00:00:00.00 (1 ms); 48 frames
+    sticker.write_bytes(set_mkv_duration(out["alpha"].read_bytes(), 1.0))
+    out["sticker"] = sticker
+    nodur = root / "nodur.webm"  # written to a pipe: no Duration, no cues
+    nodur.write_bytes(subprocess.run(
+        [str(binary), "-nostdin", "-loglevel", "error", *src, "-c:v", "libvpx-vp9",
+         "-b:v", "200k", "-deadline", "realtime", "-f", "webm", "pipe:1"],
+        capture_output=True, check=True,
+    ).stdout)  # fmt: skip
+    out["nodur"] = nodur
+    vfr = root / "vfr.mkv"  # 60 frames at 20 fps, then 30 at 5 fps: 9 s
+    indexed(binary, vfr, 90, 20, "if(lt(N,60),N/20,3+(N-60)/5)/TB", gop=30)
+    out["vfr"] = vfr
+    make("phone.3gp", *src, "-f", "lavfi", "-i", "sine=d=4:sample_rate=8000", "-c:v", "libx264",
+         "-preset", "veryfast", "-c:a", "aac", "-ac", "1", "-shortest")  # fmt: skip
+    make("mpegts.ts", *src, "-f", "lavfi", "-i", "sine=d=4", "-c:v", "libx264", "-preset",
+         "veryfast", "-c:a", "aac", "-shortest")  # fmt: skip
+    make("matroska.mkv", *src, "-c:v", "libx264", "-preset", "veryfast")
+    make("second.mp4", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=30:duration=1",
+         "-c:v", "libx264", "-preset", "veryfast")  # fmt: skip
+    make("audio_only.mp4", "-f", "lavfi", "-i", "sine=d=3", "-c:a", "aac")
+    make("rotated.mp4", "-display_rotation", "-90", "-i", str(clip), "-c", "copy")
+    for name, codec, extra in (
+        ("hevc.mp4", "libx265", ["-x265-params", "log-level=error", "-tag:v", "hvc1"]),
+        ("av1.mkv", "libaom-av1", ["-cpu-used", "8", "-b:v", "100k"]),
+        ("vp9.webm", "libvpx-vp9", ["-b:v", "200k", "-deadline", "realtime"]),
+    ):
+        if _ffmpeg_has(binary, "encoders", codec):
+            make(name, *src, "-c:v", codec, *extra)
+    absurd = root / "absurd.mp4"  # a 1 s clip whose mvhd/tkhd/mdhd say 39 hours
+    data = bytearray(out["second"].read_bytes())
+    for box, offset in ((b"mvhd", 16), (b"tkhd", 24), (b"mdhd", 16)):
+        at = data.index(box)
+        scale = 1000 if box == b"tkhd" else int.from_bytes(data[at + offset : at + offset + 4])
+        field = at + (24 if box == b"tkhd" else offset + 4)
+        data[field : field + 4] = (39 * 3600 * scale).to_bytes(4)
+    absurd.write_bytes(bytes(data))
+    out["absurd"] = absurd
+    return out
 
 
 def ebml_header(mkv: bytes, doctype: bytes) -> bytes:
@@ -79,7 +228,8 @@ def grey(binary: Path, image: bytes | Path) -> int:
 
 
 @pytest.fixture(scope="session")
-def media(ffmpeg_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Media:
+def media(maker: Path, tmp_path_factory: pytest.TempPathFactory) -> Media:
+    ffmpeg_bin = maker  # never the ffmpeg under test: fixtures are the same for every one
     root = tmp_path_factory.mktemp("video-media")
     sine = "sine=frequency=330:sample_rate=16000:duration={}"
     ramp20, ramp60 = root / "ramp20.mp4", root / "ramp60.mp4"
@@ -154,7 +304,7 @@ def media(ffmpeg_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Media:
     return Media(
         root, ramp20, ramp60, ramp60_mkv, silent, clip, portrait, animation, truncated,
         truncated_faststart, lying_duration, forged_duration, forged_container, growing,
-        forged_stream, many_packets, brightness,
+        forged_stream, many_packets, brightness, samples(ffmpeg_bin, root, clip),
     )  # fmt: skip
 
 

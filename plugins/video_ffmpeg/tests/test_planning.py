@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from nanobot_video_ffmpeg.frames import (
-    KeptKeyframes,
     Pick,
     plan,
-    seek_cost,
-    shown_times,
+    read_times,
     use_seeks,
 )
 from nanobot_video_ffmpeg.probe import Probe, VideoStream, parse_keyframes, parse_report
@@ -48,7 +44,7 @@ def test_report_gives_container_duration_and_streams() -> None:
     assert parse_report(REPORT, HEADER) == Probe(
         container="mov",
         duration=125.5,
-        video=VideoStream(width=1280, height=720, fps=29.97),
+        video=VideoStream(width=1280, height=720, fps=29.97, codec="h264"),
         audio=True,
     )
 
@@ -59,7 +55,7 @@ def test_streams_come_from_the_header_not_the_report() -> None:
     assert probe == Probe("mov", 125.5, None, audio=True)
     # a report line whose size is not the header's gives no frame rate
     probe = parse_report(REPORT, HEADER.replace("1280x720", "640x360"))
-    assert probe is not None and probe.video == VideoStream(640, 360, None)
+    assert probe is not None and probe.video == VideoStream(640, 360, None, "h264")
     probe = parse_report(REPORT, HEADER.split("#tb 1")[0])
     assert probe is not None and not probe.audio
 
@@ -68,19 +64,34 @@ def test_output_lines_of_the_report_are_not_read() -> None:
     output = "Stream mapping:\n  Stream #0:0 -> #0:0 (copy)\nOutput #0, framecrc, to 'pipe:':\n"
     report = REPORT.replace("  Stream #0:0[0x1](und): Video", output + "  Stream #0:0[0x1]: Video")
     probe = parse_report(report, HEADER)
-    assert probe is not None and probe.video == VideoStream(1280, 720, None)
+    assert probe is not None and probe.video == VideoStream(1280, 720, None, "h264")
 
 
-def test_rotated_video_reports_the_upright_size() -> None:
-    side_data = "    Side data:\n      Display Matrix: rotation of -90.00 degrees\n"
+def test_alpha_track_of_the_video_line() -> None:
+    header = HEADER.replace("h264", "vp9")
+    tag = "    Metadata:\n      alpha_mode      : 1\n"
     marker = "  Stream #0:1[0x2](und): Audio"
-    probe = parse_report(REPORT.replace(marker, side_data + marker), HEADER)
+    probe = parse_report(REPORT.replace(marker, tag + marker), header)
     assert probe is not None and probe.video is not None
-    assert (probe.video.width, probe.video.height) == (720, 1280)
-    # side data of another stream does not count
-    probe = parse_report(REPORT.replace("At least one", side_data + "At least one"), HEADER)
-    assert probe is not None and probe.video is not None
-    assert (probe.video.width, probe.video.height) == (1280, 720)
+    assert probe.video.alpha and probe.video.codec == "vp9"
+    # another stream's tag does not count
+    probe = parse_report(REPORT.replace("At least one", tag + "At least one"), header)
+    assert probe is not None and probe.video is not None and not probe.video.alpha
+
+
+def test_upright_size_comes_from_the_frames() -> None:
+    from nanobot_video_ffmpeg.frames import jpeg_size
+    from nanobot_video_ffmpeg.processor import _upright
+
+    def jpeg(width: int, height: int) -> bytes:
+        sof = b"\xff\xc0\x00\x11\x08" + height.to_bytes(2) + width.to_bytes(2) + b"\x03" + bytes(9)
+        return b"\xff\xd8\xff\xe0\x00\x04ab" + sof + b"\xff\xd9"
+
+    assert jpeg_size(jpeg(768, 432)) == (768, 432)
+    assert jpeg_size(b"\xff\xd8") is None
+    stored = VideoStream(1280, 720, 30.0)
+    assert _upright(stored, jpeg(432, 768)) == (720, 1280)  # turned by ffmpeg: a phone clip
+    assert _upright(stored, jpeg(768, 432)) == (1280, 720)
 
 
 def test_no_container_and_unknown_duration() -> None:
@@ -120,13 +131,15 @@ def test_keyframes_from_dts_of_a_discarding_listing() -> None:
     assert parse_keyframes(QUICK_LISTING, from_dts=True) == [0.0, 10.0, 20.0, 30.0]
 
 
-def test_showinfo_times() -> None:
-    stderr = (
-        "[Parsed_showinfo_1 @ 0x55d5c0] config in time_base: 1/12800, frame_rate: 25/1\n"
-        "[Parsed_showinfo_1 @ 0x55d5c0] n:   0 pts:  16000 pts_time:1.25    duration: 512\n"
-        "[Parsed_showinfo_1 @ 0x55d5c0] n:   1 pts:  48000 pts_time:3.75    duration: 512\n"
+def test_printed_times() -> None:
+    # what the metadata filter writes into its file (the same on ffmpeg 5.1 and 9)
+    text = (
+        "frame:0    pts:1800    pts_time:0.02\nnanobot=1\n"
+        "frame:1    pts:676800  pts_time:7.52\nnanobot=1\n"
+        "frame:2    pts:-90     pts_time:-0.001\nnanobot=1\n"
     )
-    assert shown_times(stderr) == [1.25, 3.75]
+    assert read_times(text) == [0.02, 7.52, -0.001]
+    assert read_times("") == []
 
 
 def test_plan_takes_keyframes_inside_slots_else_the_middle() -> None:
@@ -180,36 +193,3 @@ def test_method_choice() -> None:
 )
 def test_clock(seconds: float, text: str) -> None:
     assert clock(seconds) == text
-
-
-@given(
-    st.lists(st.floats(-5, 200, allow_nan=False), max_size=300),
-    st.floats(0.5, 150),
-    st.integers(1, 64),
-    st.one_of(st.none(), st.floats(0.2, 120)),
-)
-def test_kept_keyframes_plan_as_all_of_them(
-    keyframes: list[float], duration: float, count: int, fps: float | None
-) -> None:
-    if fps is not None:  # as the processor counts: a slot is at least one frame long
-        count = max(1, min(count, math.floor(duration * fps)))
-    every = sorted(set(keyframes))
-    kept = KeptKeyframes(duration, count)
-    for time in keyframes:
-        kept.add(time)
-    few = kept.times()
-    assert len(few) <= 2 * count + 1 and set(few) <= set(every)
-    picks = plan(duration, count, every, fps)
-    assert plan(duration, count, few, fps) == picks
-    rate = fps or 30.0
-    assert seek_cost(picks, few, rate) == seek_cost(picks, every, rate)
-    assert use_seeks(picks, few, fps) == use_seeks(picks, every, fps)
-
-
-def test_kept_keyframes_of_a_dense_listing() -> None:
-    kept = KeptKeyframes(60.0, 8)
-    for i in range(60_000):
-        kept.add(i / 1000)
-    # per 7.5 s slot: the nearest to its middle and the last
-    expected = [t for i in range(8) for t in (i * 7.5 + 3.75, i * 7.5 + 7.499)]
-    assert [round(t, 6) for t in kept.times()] == [round(t, 6) for t in expected]

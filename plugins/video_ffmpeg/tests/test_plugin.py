@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from nanobot_video_ffmpeg import VideoConfig, VideoProcessor, plugin
-from nanobot_video_ffmpeg.ffmpeg import find_ffmpeg
+from nanobot_video_ffmpeg.ffmpeg import find_ffmpeg, install_hint
 
-from nanobot_core import ConfigError
+from nanobot_core import ConfigError, Unavailable
 from nanobot_core.config import make_converter, structure
 
 
@@ -81,8 +81,74 @@ def test_bundled_binary_when_none_on_path(tmp_path: Path, monkeypatch: pytest.Mo
     assert find_ffmpeg(None) == Path(imageio_ffmpeg.get_ffmpeg_exe())
 
 
-def test_none_found_says_how_to_get_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_none_found_is_unavailable_and_says_how_to_get_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # the extra is not installed
-    with pytest.raises(ConfigError, match=r"pip install 'nanobot-video-ffmpeg\[bundled\]'$"):
+    with pytest.raises(Unavailable) as caught:
         plugin.make_processor(VideoConfig(), host=None)
+    # installed from this clone: the hint names the folder, which pip can install from
+    assert str(caught.value) == (
+        "ffmpeg not found on PATH; install ffmpeg 5.1 or newer (apt install ffmpeg, "
+        f"brew install ffmpeg) or run: {install_hint()}"
+    )
+    assert caught.value.kinds == {"video", "video_note", "animation"}
+
+
+def test_install_hint_names_the_clone_or_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nanobot_video_ffmpeg import ffmpeg
+
+    folder = Path(ffmpeg.__file__).parents[1]  # plugins/video_ffmpeg of this clone
+    monkeypatch.chdir(folder.parents[1])
+    assert install_hint() == "pip install './plugins/video_ffmpeg[bundled]'"
+    monkeypatch.chdir(tmp_path)
+    assert install_hint() == f"pip install '{folder}[bundled]'"
+
+    class FromIndex:
+        def read_text(self, name: str) -> str | None:
+            return None  # a wheel from an index writes no direct_url.json
+
+    monkeypatch.setattr(ffmpeg, "distribution", lambda name: FromIndex())
+    assert install_hint() == "pip install 'nanobot-video-ffmpeg[bundled]'"
+
+
+def fake_ffmpeg(tmp_path: Path, version: str) -> Path:
+    binary = tmp_path / "ffmpeg"
+    binary.write_text(f"#!/bin/sh\necho 'ffmpeg version {version} Copyright (c) 2000-2021'\n")
+    binary.chmod(0o755)
+    return binary
+
+
+@pytest.mark.parametrize(
+    ("version", "supported"),
+    [("4.4.2-0ubuntu0.22.04.1", False), ("5.0.1", False), ("5.1.9-0+deb12u1", True),
+     ("n9.0.2-17-g2a571b6068-20260930", True), ("N-112011-g1234abcd", True)],
+)  # fmt: skip
+def test_versions_before_5_1_are_refused(version: str, supported: bool, tmp_path: Path) -> None:
+    binary = fake_ffmpeg(tmp_path, version)
+    if supported:
+        assert plugin.make_processor(VideoConfig(ffmpeg=binary), host=None).binary == binary
+        return
+    found = version.split("-")[0].rsplit(".", 1)[0] if version.count(".") > 1 else version
+    with pytest.raises(ConfigError) as caught:
+        plugin.make_processor(VideoConfig(ffmpeg=binary), host=None)
+    assert str(caught.value).startswith(
+        f"media.video.ffmpeg: {binary} is ffmpeg {found}; the video processor needs 5.1 or newer"
+    )
+    assert "[bundled]" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_an_old_ffmpeg_on_path_gives_way_to_the_bundled_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import imageio_ffmpeg
+
+    fake_ffmpeg(tmp_path, "4.4.2")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert find_ffmpeg(None) == Path(imageio_ffmpeg.get_ffmpeg_exe())
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)
+    with pytest.raises(Unavailable, match=r"^.*/ffmpeg is ffmpeg 4\.4; the video processor"):
+        find_ffmpeg(None)
