@@ -240,8 +240,10 @@ def interrupt_a_video_turn(
     args = [*NANOBOT, "chat", "-c", "video.toml", "-m", "what is this?", "--attach", str(clip)]
     with started(args, env, home) as chat:
 
-        def ffmpeg_runs() -> bool:
-            return any(_cmdline(p)[:1] == [str(real)] for p in descendants(chat))
+        def ffmpeg_runs() -> bool:  # on the clip: not the version check at start-up
+            return any(
+                _cmdline(p)[:1] == [str(real)] and "-i" in _cmdline(p) for p in descendants(chat)
+            )
 
         wait_for(ffmpeg_runs, chat, "ffmpeg started")
         children = descendants(chat)

@@ -102,7 +102,7 @@ def find_ffmpeg(configured: Path | None) -> Path:
         if not ok:
             raise ConfigError(
                 f"media.video.ffmpeg: {low.format(configured, version)}; "
-                f"install a newer one or run: {install_hint()} and remove this key"
+                f"install a newer one, or remove this key and run: {install_hint()}"
             )
         return configured
     older = ""
