@@ -45,6 +45,7 @@ from .protocols import (
     SpeechSynthesizer,
     Tool,
     ToolContext,
+    ToolSet,
     Transcriber,
 )
 from .registry import NoConfig, Register
@@ -93,6 +94,7 @@ __all__ = [
     "ToolCall",
     "ToolContext",
     "ToolError",
+    "ToolSet",
     "ToolSpec",
     "Transcriber",
     "TurnRefused",

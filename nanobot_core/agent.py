@@ -11,7 +11,7 @@ from attrs import define, field, frozen
 
 from .errors import ConfigError, ToolError
 from .messages import ChatMessage, ChatRequest, ToolCall, ToolSpec
-from .protocols import ChatModel, Tool, ToolContext
+from .protocols import ChatModel, Tool, ToolContext, ToolSet
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,10 @@ class Agent:
     system_prompt: str
     tools: Mapping[str, Tool]
     max_iterations: int
+    toolsets: Sequence[ToolSet] = ()
+    """Tools known only at start-up, asked before every model call (``ToolSet``)."""
     _validators: dict[str, Any] = field(init=False, factory=dict)
+    _dynamic: dict[str, tuple[Mapping[str, Any], Any]] = field(init=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
         """Check every tool's schema once, so ``nanobot check`` reports a bad one."""
@@ -54,19 +57,48 @@ class Agent:
                 ) from None
             self._validators[name] = validator(tool.parameters)
 
-    def specs(self) -> tuple[ToolSpec, ...]:
+    def available(self, context: ToolContext) -> Mapping[str, Tool]:
+        """The static tools, then each tool set's current tools (a taken name is skipped)."""
+        if not self.toolsets:
+            return self.tools
+        tools = dict(self.tools)
+        for toolset in self.toolsets:
+            for name, tool in toolset.tools(context).items():
+                tools.setdefault(name, tool)
+        return tools
+
+    def specs(self, tools: Mapping[str, Tool] | None = None) -> tuple[ToolSpec, ...]:
         return tuple(
             ToolSpec(name=name, description=tool.description, parameters=tool.parameters)
-            for name, tool in sorted(self.tools.items())
+            for name, tool in sorted((self.tools if tools is None else tools).items())
         )
+
+    def _validator(self, name: str, tool: Tool) -> Any:
+        """The static tool's checked validator, or one made (and kept) for a tool set's tool."""
+        if name in self._validators and self.tools.get(name) is tool:
+            return self._validators[name]
+        cached = self._dynamic.get(name)
+        if cached is not None and cached[0] is tool.parameters:
+            return cached[1]
+        import jsonschema
+
+        cls = jsonschema.validators.validator_for(tool.parameters)
+        try:
+            cls.check_schema(tool.parameters)
+        except jsonschema.SchemaError as error:
+            raise ValueError(
+                f"the tool's schema is not valid JSON Schema ({error.message})"
+            ) from None
+        self._dynamic[name] = (tool.parameters, cls(tool.parameters))
+        return self._dynamic[name][1]
 
     async def reply(
         self, history: Sequence[ChatMessage], user: ChatMessage, context: ToolContext
     ) -> AgentResult:
         """Run the loop for one user message; at most ``max_iterations`` model calls."""
         messages = [ChatMessage.of("system", self.system_prompt), *history, user]
-        specs = self.specs()
         for call in range(1, self.max_iterations + 1):
+            specs = self.specs(self.available(context))
             request = ChatRequest(model=self.model_id, messages=tuple(messages), tools=specs)
             reply = await self.model.complete(request)
             messages.append(reply.as_message())
@@ -86,12 +118,13 @@ class Agent:
 
     async def run_tool(self, call: ToolCall, context: ToolContext) -> str:
         """The tool's result, or an ``error: ...`` line the model can act on. Never raises."""
-        tool = self.tools.get(call.name)
+        tools = self.available(context)
+        tool = tools.get(call.name)
         if tool is None:
-            available = ", ".join(sorted(self.tools)) or "none"
+            available = ", ".join(sorted(tools)) or "none"
             return f"error: unknown tool {call.name!r} (available tools: {available})"
         try:
-            arguments = _arguments(call.arguments, self._validators[call.name])
+            arguments = _arguments(call.arguments, self._validator(call.name, tool))
         except ValueError as error:
             return f"error: invalid arguments for {call.name}: {error}"
         try:
