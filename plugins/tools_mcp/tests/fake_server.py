@@ -73,6 +73,10 @@ def secret() -> str:
 
 
 def main() -> None:
+    pid_file = os.environ.get("FAKE_PID_FILE")
+    if pid_file:
+        with open(pid_file, "w") as f:
+            f.write(str(os.getpid()))
     if "--ignore-sigterm" in sys.argv:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if sys.argv[1] == "stdio":

@@ -1,0 +1,181 @@
+"""Real MCP servers over stdio and streamable HTTP, and the faults a server can have."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import trio
+from nanobot_tools_mcp.server import State
+
+from nanobot_core import ToolError
+
+from .helpers import ADMIN, USER, alive, bin_path, fake_command, started
+
+
+async def test_mcp_server_time_over_stdio() -> None:
+    command = [bin_path("mcp-server-time"), "--local-timezone", "UTC"]
+    async with started(time={"command": command}) as mcp:
+        assert mcp.servers["time"].state is State.CONNECTED
+        tools = mcp.tools(ADMIN)
+        assert sorted(tools) == ["time_convert_time", "time_get_current_time"]
+        tool = tools["time_get_current_time"]
+        assert "timezone" in tool.parameters["properties"]
+        assert tool.description.startswith("Get current time")
+        answer = await tool.call({"timezone": "Asia/Tokyo"}, ADMIN)
+        assert '"timezone": "Asia/Tokyo"' in answer and "+09:00" in answer
+
+
+async def test_mcp_server_git_over_stdio(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "notes.txt").write_text("hello\n")
+    command = [bin_path("mcp-server-git"), "--repository", str(repo)]
+    async with started(git={"command": command, "tools": ["git_status"]}) as mcp:
+        assert sorted(mcp.tools(ADMIN)) == ["git_git_status"]  # the allow-list
+        status = await mcp.tools(ADMIN)["git_git_status"].call({"repo_path": str(repo)}, ADMIN)
+        assert "notes.txt" in status
+
+
+async def test_streamable_http_with_the_sdks_own_server(http_server: str) -> None:
+    async with started(fake={"url": http_server, "access": "all"}) as mcp:
+        assert mcp.servers["fake"].state is State.CONNECTED
+        echo = mcp.tools(USER)["fake_echo"]
+        assert await echo.call({"text": "over http"}, USER) == "over http"
+
+
+async def test_admins_only_by_default(tmp_path: Path) -> None:
+    async with started(fake={"command": fake_command()}) as mcp:
+        assert mcp.tools(USER) == {}
+        tool = mcp.tools(ADMIN)["fake_echo"]
+        with pytest.raises(ToolError, match="only for the bot's admins"):
+            await tool.call({"text": "x"}, USER)  # even a name guessed by the model
+
+
+async def test_results_errors_images_and_the_cap() -> None:
+    table = {"command": fake_command(), "max_result_chars": 100}
+    async with started(fake=table) as mcp:
+        tools = mcp.tools(ADMIN)
+        with pytest.raises(ToolError, match="^fail failed: "):
+            await tools["fake_fail"].call({}, ADMIN)
+        flood = await tools["fake_flood"].call({"size": 1_000_000}, ADMIN)
+        assert flood == "x" * 100 + "\n[cut at 100 characters of 1000000]"
+        picture = await tools["fake_picture"].call({}, ADMIN)
+        assert picture.startswith("[image image/png, ") and "not shown" in picture
+
+
+async def test_a_secret_env_reaches_the_server_only() -> None:
+    from nanobot_core import Secret
+
+    table = {"command": fake_command(), "env": {"FAKE_SECRET": Secret("s3cret", "env X")}}
+    async with started(fake=table) as mcp:
+        assert await mcp.tools(ADMIN)["fake_secret"].call({}, ADMIN) == "s3cret"
+
+
+async def test_a_hung_call_times_out_and_is_cancelled_on_the_server(tmp_path: Path) -> None:
+    marker = tmp_path / "cancelled"
+    from nanobot_core import Secret
+
+    table = {
+        "command": fake_command(),
+        "timeout": 1.0,
+        "env": {"FAKE_CANCELLED_MARKER": Secret(str(marker))},
+    }
+    async with started(fake=table) as mcp:
+        tools = mcp.tools(ADMIN)
+        with pytest.raises(ToolError, match="no answer within 1 s; the call was cancelled"):
+            await tools["fake_hang"].call({}, ADMIN)
+        with trio.fail_after(5):
+            while not marker.exists():
+                await trio.sleep(0.05)
+        assert await tools["fake_echo"].call({"text": "still here"}, ADMIN) == "still here"
+
+
+async def test_a_server_that_exits_mid_call_is_restarted(tmp_path: Path) -> None:
+    from nanobot_core import Secret
+
+    pid_file = tmp_path / "pid"
+    table = {"command": fake_command(), "env": {"FAKE_PID_FILE": Secret(str(pid_file))}}
+    async with started(fake=table) as mcp:
+        server = mcp.servers["fake"]
+        first = int(pid_file.read_text())
+        with pytest.raises(ToolError, match="went away during the call"):
+            await mcp.tools(ADMIN)["fake_die"].call({}, ADMIN)
+        with trio.fail_after(10):
+            while server.connections < 2:
+                await trio.sleep(0.05)
+        assert not alive(first)
+        assert await mcp.tools(ADMIN)["fake_echo"].call({"text": "back"}, ADMIN) == "back"
+        second = int(pid_file.read_text())
+    assert second != first and not alive(second)
+
+
+async def test_tools_list_changed_refreshes() -> None:
+    async with started(fake={"command": fake_command()}) as mcp:
+        assert "fake_late" not in mcp.tools(ADMIN)
+        assert await mcp.tools(ADMIN)["fake_grow"].call({}, ADMIN) == "grown"
+        with trio.fail_after(5):
+            while "fake_late" not in mcp.tools(ADMIN):
+                await trio.sleep(0.05)
+        assert await mcp.tools(ADMIN)["fake_late"].call({}, ADMIN) == "late answer"
+
+
+async def test_a_missing_command_and_a_dead_url_fail_alone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket_without_listener() as port:
+        async with started(
+            nope={"command": ["/nonexistent/mcp-server"]},
+            gone={"url": f"http://127.0.0.1:{port}/mcp", "startup_timeout": 2.0},
+            fake={"command": fake_command()},
+        ) as mcp:
+            assert mcp.servers["nope"].state is State.FAILED
+            assert mcp.servers["nope"].reason == "command '/nonexistent/mcp-server' not found"
+            assert mcp.servers["gone"].state is State.FAILED
+            assert mcp.servers["gone"].reason == f"cannot connect to http://127.0.0.1:{port}/mcp"
+            assert sorted(mcp.tools(ADMIN))[0].startswith("fake_")
+    lines = [r.getMessage() for r in caplog.records if r.name == "nanobot_tools_mcp"]
+    assert sum("nope" in line for line in lines) == 1
+    assert sum("gone" in line for line in lines) == 1
+    assert not any("Traceback" in line for line in lines)
+
+
+async def test_a_server_ignoring_sigterm_is_killed_at_shutdown(tmp_path: Path) -> None:
+    from nanobot_core import Secret
+
+    pid_file = tmp_path / "pid"
+    table = {
+        "command": fake_command("--ignore-sigterm"),
+        "env": {"FAKE_PID_FILE": Secret(str(pid_file))},
+    }
+    async with started(fake=table) as mcp:
+        assert mcp.servers["fake"].state is State.CONNECTED
+        pid = int(pid_file.read_text())
+    assert not alive(pid)
+
+
+async def test_cancelling_the_tool_set_mid_call_leaves_no_process(tmp_path: Path) -> None:
+    from nanobot_core import Secret
+
+    pid_file = tmp_path / "pid"
+    table = {"command": fake_command(), "env": {"FAKE_PID_FILE": Secret(str(pid_file))}}
+    with trio.move_on_after(2):
+        async with started(fake=table) as mcp:
+            await mcp.tools(ADMIN)["fake_hang"].call({}, ADMIN)
+    assert not alive(int(pid_file.read_text()))
+
+
+class socket_without_listener:  # noqa: N801 - used as a context manager
+    """A port nothing listens on (bound, never listening, so nobody else takes it)."""
+
+    def __enter__(self) -> int:
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        port: int = self.sock.getsockname()[1]
+        return port
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
