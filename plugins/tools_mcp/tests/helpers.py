@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 from nanobot_tools_mcp.config import McpConfig, ServerConfig
 from nanobot_tools_mcp.toolset import McpTools
 
@@ -44,3 +43,10 @@ async def started(**servers: dict[str, Any]) -> AsyncIterator[McpTools]:
     config = McpConfig(servers={name: ServerConfig(**table) for name, table in servers.items()})
     async with McpTools(config) as tools:
         yield tools
+
+
+async def eventually(predicate: Callable[[], bool]) -> None:
+    """Wait until ``predicate()`` holds (it watches another process: no event to wait on)."""
+    with trio.fail_after(10):
+        while not predicate():  # noqa: ASYNC110
+            await trio.sleep(0.02)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ from nanobot_tools_mcp.server import State
 
 from nanobot_core import ToolError
 
-from .helpers import ADMIN, USER, alive, bin_path, fake_command, started
+from .helpers import ADMIN, USER, alive, bin_path, eventually, fake_command, started
 
 
 async def test_mcp_server_time_over_stdio() -> None:
@@ -29,7 +28,7 @@ async def test_mcp_server_time_over_stdio() -> None:
 
 async def test_mcp_server_git_over_stdio(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    await trio.run_process(["git", "init", "-q", str(repo)])
     (repo / "notes.txt").write_text("hello\n")
     command = [bin_path("mcp-server-git"), "--repository", str(repo)]
     async with started(git={"command": command, "tools": ["git_status"]}) as mcp:
@@ -57,7 +56,7 @@ async def test_results_errors_images_and_the_cap() -> None:
     table = {"command": fake_command(), "max_result_chars": 100}
     async with started(fake=table) as mcp:
         tools = mcp.tools(ADMIN)
-        with pytest.raises(ToolError, match="^fail failed: "):
+        with pytest.raises(ToolError, match=r"^fail failed: "):
             await tools["fake_fail"].call({}, ADMIN)
         flood = await tools["fake_flood"].call({"size": 1_000_000}, ADMIN)
         assert flood == "x" * 100 + "\n[cut at 100 characters of 1000000]"
@@ -86,9 +85,7 @@ async def test_a_hung_call_times_out_and_is_cancelled_on_the_server(tmp_path: Pa
         tools = mcp.tools(ADMIN)
         with pytest.raises(ToolError, match="no answer within 1 s; the call was cancelled"):
             await tools["fake_hang"].call({}, ADMIN)
-        with trio.fail_after(5):
-            while not marker.exists():
-                await trio.sleep(0.05)
+        await eventually(marker.exists)
         assert await tools["fake_echo"].call({"text": "still here"}, ADMIN) == "still here"
 
 
@@ -102,9 +99,7 @@ async def test_a_server_that_exits_mid_call_is_restarted(tmp_path: Path) -> None
         first = int(pid_file.read_text())
         with pytest.raises(ToolError, match="went away during the call"):
             await mcp.tools(ADMIN)["fake_die"].call({}, ADMIN)
-        with trio.fail_after(10):
-            while server.connections < 2:
-                await trio.sleep(0.05)
+        await eventually(lambda: server.connections >= 2)
         assert not alive(first)
         assert await mcp.tools(ADMIN)["fake_echo"].call({"text": "back"}, ADMIN) == "back"
         second = int(pid_file.read_text())
@@ -115,9 +110,7 @@ async def test_tools_list_changed_refreshes() -> None:
     async with started(fake={"command": fake_command()}) as mcp:
         assert "fake_late" not in mcp.tools(ADMIN)
         assert await mcp.tools(ADMIN)["fake_grow"].call({}, ADMIN) == "grown"
-        with trio.fail_after(5):
-            while "fake_late" not in mcp.tools(ADMIN):
-                await trio.sleep(0.05)
+        await eventually(lambda: "fake_late" in mcp.tools(ADMIN))
         assert await mcp.tools(ADMIN)["fake_late"].call({}, ADMIN) == "late answer"
 
 
@@ -166,7 +159,7 @@ async def test_cancelling_the_tool_set_mid_call_leaves_no_process(tmp_path: Path
     assert not alive(int(pid_file.read_text()))
 
 
-class socket_without_listener:  # noqa: N801 - used as a context manager
+class socket_without_listener:
     """A port nothing listens on (bound, never listening, so nobody else takes it)."""
 
     def __enter__(self) -> int:
