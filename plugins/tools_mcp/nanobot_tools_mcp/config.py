@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 from attrs import field, frozen
@@ -21,15 +21,30 @@ def _optional_url(
         http_url(instance, attribute, value)
 
 
+def _strings(example: str) -> Any:
+    """A list of non-empty strings (TOML would otherwise turn ``"a b"`` into letters)."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None:
+            return
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise FieldError(attribute.name, f"must be a list of strings, such as {example}")
+
+    return check
+
+
 @frozen
 class ServerConfig:
     """One server: ``command`` (stdio) or ``url`` (streamable HTTP), never both."""
 
-    command: list[str] | None = None
+    # Any, so that cattrs hands over the TOML value as it is and the check below sees it.
+    command: Any = field(
+        default=None, validator=_strings('["mcp-server-time", "--local-timezone", "UTC"]')
+    )
     env: dict[str, Secret] = field(factory=dict)
     url: str | None = field(default=None, validator=_optional_url)
     headers: dict[str, Secret] = field(factory=dict)
-    tools: list[str] | None = None
+    tools: Any = field(default=None, validator=_strings('["search", "read"]'))
     access: Literal["admins", "all"] = "admins"
     timeout: float = field(default=30.0, validator=positive)
     startup_timeout: float = field(default=10.0, validator=positive)
@@ -42,7 +57,7 @@ class ServerConfig:
             )
         if self.command is not None and self.url is not None:
             raise FieldError("url", "set either command (stdio) or url (streamable HTTP), not both")
-        if self.command is not None and (not self.command or not self.command[0]):
+        if self.command is not None and not self.command:
             raise FieldError("command", "must name the program to run, as a list of arguments")
         if self.env and self.command is None:
             raise FieldError("env", "only a stdio server (command = [...]) takes env")
