@@ -72,7 +72,12 @@ def describe(error: BaseException, config: ServerConfig) -> str:
         return f"{config.url} answered HTTP {status}"
     if isinstance(error, BaseExceptionGroup):
         return "; ".join(sorted({describe(e, config) for e in error.exceptions}))
-    return f"{name}: {error}" if str(error) else name
+    if name == "ValidationError":  # pydantic: the server sent something the protocol forbids
+        first = str(error).splitlines()
+        where = first[1].strip() if len(first) > 1 else ""
+        return f"the server sent an invalid message ({where or name})"
+    text = " ".join(str(error).split())
+    return f"{name}: {text}" if text else name
 
 
 @define(eq=False)

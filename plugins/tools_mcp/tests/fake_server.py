@@ -73,6 +73,8 @@ def secret() -> str:
 
 
 def main() -> None:
+    if "--garbage" in sys.argv:
+        print("this is not JSON-RPC", flush=True)  # a malformed message on the stdio stream
     pid_file = os.environ.get("FAKE_PID_FILE")
     if pid_file:
         with open(pid_file, "w") as f:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,33 @@ class socket_without_listener:
 
     def __exit__(self, *exc: object) -> None:
         self.sock.close()
+
+
+async def test_a_malformed_message_is_one_line_and_the_server_keeps_serving(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with started(fake={"command": fake_command("--garbage")}) as mcp:
+        assert mcp.servers["fake"].state is State.CONNECTED
+        assert await mcp.tools(ADMIN)["fake_echo"].call({"text": "ok"}, ADMIN) == "ok"
+    lines = [r.getMessage() for r in caplog.records if r.name == "nanobot_tools_mcp"]
+    assert len([line for line in lines if "unreadable" in line]) == 1
+
+
+async def test_an_invalid_schema_is_skipped_and_a_long_name_bounded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    raw = [sys.executable, str(Path(__file__).with_name("raw_server.py"))]
+    async with started(fake={"command": raw}) as mcp:
+        server = mcp.servers["fake"]
+        names = mcp.tools(ADMIN)
+        assert "fake_broken" not in names
+        assert server.problems == [
+            "tool 'broken' skipped: invalid input schema "
+            "(12 is not valid under any of the given schemas)"
+        ]
+        (long,) = [name for name in names if name.startswith("fake_lll")]
+        assert len(long) == 64
+        assert await names[long].call({}, ADMIN) == "l" * 20
+        assert await names["fake_echo"].call({"text": "fine"}, ADMIN) == "fine"
+    warnings = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(warnings) == 1
