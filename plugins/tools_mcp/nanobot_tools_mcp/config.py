@@ -75,7 +75,13 @@ class ServerConfig:
 
 @frozen
 class McpConfig:
-    servers: dict[str, ServerConfig] = field(factory=dict)
+    servers: dict[str, ServerConfig] = field(
+        factory=dict,
+        metadata={
+            "example": '{ time = { command = ["mcp-server-time", "--local-timezone", "UTC"] } }',
+            "help": "see docs/plugins/tools_mcp.md",
+        },
+    )
 
     def __attrs_post_init__(self) -> None:
         for name in self.servers:

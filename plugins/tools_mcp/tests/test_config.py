@@ -143,3 +143,16 @@ def test_clashes_resolve_the_same_way_in_any_order() -> None:
     assert sorted(first) == ["a_x_y", "a_x_y_2", "a_x_y_3"]
     assert first["a_x_y"] == ("a", "x.y")  # sorted order decides who keeps the plain name
     assert all(VALID.match(name) for name in first)
+
+
+def test_the_starter_section_is_a_valid_table(registry: Registry, tmp_path: Path) -> None:
+    import tomllib
+
+    from nanobot_core.starter import render
+
+    text = render(registry, tmp_path)
+    start = text.index("# [tools.mcp]")
+    lines = text[start:].split("\n\n", 1)[0].splitlines()
+    table = "\n".join(line.removeprefix("# ").split(" # ")[0] for line in lines)
+    mcp = load_config(tomllib.loads(table), registry, env={}).plugin_config(Kind.TOOL, "mcp")
+    assert mcp.servers["time"].command == ["mcp-server-time", "--local-timezone", "UTC"]
