@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -203,3 +204,33 @@ async def test_an_invalid_schema_is_skipped_and_a_long_name_bounded(
         assert await names["fake_echo"].call({"text": "fine"}, ADMIN) == "fine"
     warnings = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
     assert len(warnings) == 1
+
+
+async def test_an_http_server_that_dies_fails_the_call_and_is_retried() -> None:
+    process = await trio.lowlevel.open_process(
+        [sys.executable, str(Path(__file__).with_name("fake_server.py")), "http"],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        line = b""
+        while not line.endswith(b"\n"):
+            line += await process.stdout.receive_some(1)
+        url = f"http://127.0.0.1:{int(line.split()[1])}/mcp"
+        async with started(fake={"url": url, "access": "all", "startup_timeout": 3}) as mcp:
+            echo = mcp.tools(USER)["fake_echo"]
+            assert await echo.call({"text": "up"}, USER) == "up"
+            process.kill()
+            await process.wait()
+            with pytest.raises(ToolError, match="went away during the call; it is restarting"):
+                await echo.call({"text": "down"}, USER)
+            server = mcp.servers["fake"]
+            await eventually(lambda: server.state is State.FAILED)
+            assert server.reason == f"cannot connect to {url}"
+            assert mcp.tools(USER) == {}  # a dead server's tools are withdrawn
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        if process.stdout is not None:
+            await process.stdout.aclose()
