@@ -107,6 +107,7 @@ class Server:
     problems: list[str] = field(factory=list)
     settled: trio.Event = field(factory=trio.Event)
     connections: int = 0
+    connected_since: float | None = None
     _session: Any = None
     _wake: trio.Event = field(factory=trio.Event)
     _refresh_wanted: bool = False
@@ -123,16 +124,23 @@ class Server:
             try:
                 await self._connect_once()
                 reason = "the connection closed"
+            except BaseExceptionGroup as group:
+                # Shutdown came while the transport was failing: the SDK's task groups
+                # then hand back the failure and our Cancelled together. Keep only the
+                # Cancelled, so that the shutdown is not reported as an error.
+                cancelled, _ = group.split(trio.Cancelled)
+                if cancelled is not None:
+                    raise cancelled from None
+                if not isinstance(group, Exception):
+                    raise
+                reason = describe(group, self.config)
+                log.debug("MCP server %s failed", self.name, exc_info=True)
             except Exception as error:
                 reason = describe(error, self.config)
                 log.debug("MCP server %s failed", self.name, exc_info=True)
-            self._session = None
-            was_connected = self.state is State.CONNECTED
-            self.state, self.reason = State.FAILED, reason
-            if self.tools:
-                self.tools = {}
-                self.on_change()
-            self.settled.set()
+            was_connected = self.connected_since is not None
+            self.connected_since = None
+            self._withdraw(reason)
             if trio.current_time() - started > HEALTHY_RUN:
                 delay = BACKOFF_FIRST
             level = logging.WARNING if was_connected or reason != last_reason else logging.DEBUG
@@ -142,22 +150,32 @@ class Server:
             delay = min(delay * 2, BACKOFF_MAX)
 
     async def _connect_once(self) -> None:
+        async with AsyncExitStack() as stack:
+            try:
+                await self._connect_and_serve(stack)
+            except Exception as error:
+                # Say so now: closing the transport can take seconds (the SDK's stop of a
+                # stdio process), and nobody should wait that long to learn it failed.
+                self._withdraw(describe(error, self.config))
+                raise
+
+    async def _connect_and_serve(self, stack: AsyncExitStack) -> None:
         from mcp.client.session import ClientSession
 
-        async with AsyncExitStack() as stack:
-            read, write = await self._open_transport(stack)
-            session = await stack.enter_async_context(
-                ClientSession(read, write, message_handler=self._on_message)
-            )
-            with trio.fail_after(self.config.startup_timeout):
-                await session.initialize()
-                await self._refresh(session)
-            self._session, self._lost = session, ""
-            self.connections += 1
-            self.state, self.reason = State.CONNECTED, ""
-            self.settled.set()
-            log.info("MCP server %s: connected, %d tools", self.name, len(self.tools))
-            await self._serve(session)
+        read, write = await self._open_transport(stack)
+        session = await stack.enter_async_context(
+            ClientSession(read, write, message_handler=self._on_message)
+        )
+        with trio.fail_after(self.config.startup_timeout):
+            await session.initialize()
+            await self._refresh(session)
+        self._session, self._lost = session, ""
+        self.connections += 1
+        self.connected_since = trio.current_time()
+        self.state, self.reason = State.CONNECTED, ""
+        self.settled.set()
+        log.info("MCP server %s: connected, %d tools", self.name, len(self.tools))
+        await self._serve(session)
 
     async def _open_transport(self, stack: AsyncExitStack) -> tuple[Any, Any]:
         config = self.config
@@ -217,6 +235,15 @@ class Server:
         elif isinstance(message, types.ToolListChangedNotification):
             self._refresh_wanted = True
             self._wake.set()
+
+    def _withdraw(self, reason: str) -> None:
+        """Failed: no session, no tools offered, and whoever waits for start-up is told."""
+        self._session = None
+        self.state, self.reason = State.FAILED, reason
+        if self.tools:
+            self.tools = {}
+            self.on_change()
+        self.settled.set()
 
     def _connection_lost(self, why: str) -> None:
         self._lost = why

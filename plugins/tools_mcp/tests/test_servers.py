@@ -234,3 +234,20 @@ async def test_an_http_server_that_dies_fails_the_call_and_is_retried() -> None:
             await process.wait()
         if process.stdout is not None:
             await process.stdout.aclose()
+
+
+async def test_a_server_that_never_answers_costs_a_bounded_wait(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    mute = [
+        sys.executable,
+        "-c",
+        f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(600)",
+    ]
+    begun = trio.current_time()
+    async with started(mute={"command": mute, "startup_timeout": 1.0}) as mcp:
+        waited = trio.current_time() - begun
+        server = mcp.servers["mute"]
+        assert server.state is State.FAILED
+        assert server.reason == "no answer within startup_timeout (1 s)"
+    assert waited < 1.0 + 1.5  # startup_timeout (+1 s of slack in McpTools), not the teardown
+    assert not alive(int(pid_file.read_text()))  # stopped with the tool set (SIGTERM to its group)
