@@ -231,7 +231,8 @@ class Server:
         from mcp import types
 
         if isinstance(message, Exception):
-            log.warning("MCP server %s sent something unreadable: %s", self.name, message)
+            text = " ".join(str(message).split())[:200]
+            log.warning("MCP server %s sent something unreadable: %s", self.name, text)
         elif isinstance(message, types.ToolListChangedNotification):
             self._refresh_wanted = True
             self._wake.set()
@@ -290,6 +291,7 @@ class Server:
     # --- calls, from the turns' tasks ---------------------------------------------
 
     async def call(self, tool: str, arguments: Mapping[str, Any], context: ToolContext) -> str:
+        import anyio
         from mcp.shared.exceptions import MCPError
 
         if self.config.access == "admins" and not context.admin:
@@ -313,6 +315,14 @@ class Server:
                     f"the MCP server {self.name} went away during the call; it is restarting"
                 ) from None
             raise ToolError(f"{tool}: {message}") from None
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream):
+            self._connection_lost(f"the connection closed during a call to {tool}")
+            raise ToolError(
+                f"the MCP server {self.name} went away during the call; it is restarting"
+            ) from None
+        except Exception as error:  # the SDK's checks of the result, say: one line, no traceback
+            log.debug("MCP server %s: call to %s failed", self.name, tool, exc_info=True)
+            raise ToolError(f"{tool}: {describe(error, self.config)}") from None
         text = cap(
             render(list(result.content), result.structured_content),
             self.config.max_result_chars,
