@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import trio
 from attrs import define, field, frozen
 
 from .errors import ConfigError, ToolError
@@ -15,6 +16,7 @@ from .protocols import ChatModel, Tool, ToolContext, ToolSet
 
 log = logging.getLogger(__name__)
 
+MAX_CONCURRENT_TOOLS = 4  # tool calls of one model reply run concurrently, this many at a time
 EMPTY_REPLY = "The model returned an empty reply. Please try rephrasing your message."
 
 
@@ -104,8 +106,8 @@ class Agent:
             messages.append(reply.as_message())
             if not reply.tool_calls:
                 return AgentResult(text=reply.text.strip() or EMPTY_REPLY, model_calls=call)
-            for tool_call in reply.tool_calls:
-                result = await self.run_tool(tool_call, context)
+            results = await self._run_tools(reply.tool_calls, context)
+            for tool_call, result in zip(reply.tool_calls, results, strict=True):
                 messages.append(ChatMessage.of("tool", result, tool_call_id=tool_call.id))
         return AgentResult(
             text=(
@@ -115,6 +117,22 @@ class Agent:
             model_calls=self.max_iterations,
             exhausted=True,
         )
+
+    async def _run_tools(self, calls: Sequence[ToolCall], context: ToolContext) -> list[str]:
+        """The calls of one reply, at most ``MAX_CONCURRENT_TOOLS`` at a time; results in order."""
+        if len(calls) == 1:
+            return [await self.run_tool(calls[0], context)]
+        results = [""] * len(calls)
+        limiter = trio.CapacityLimiter(MAX_CONCURRENT_TOOLS)
+
+        async def one(index: int, call: ToolCall) -> None:
+            async with limiter:
+                results[index] = await self.run_tool(call, context)
+
+        async with trio.open_nursery() as nursery:
+            for index, call in enumerate(calls):
+                nursery.start_soon(one, index, call)
+        return results
 
     async def run_tool(self, call: ToolCall, context: ToolContext) -> str:
         """The tool's result, or an ``error: ...`` line the model can act on. Never raises."""

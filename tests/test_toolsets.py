@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import trio
+import trio.testing
 
 from nanobot_core import ChatMessage, Tool, ToolContext, ToolSet
 from nanobot_core.agent import Agent
@@ -121,3 +123,41 @@ async def test_the_runtime_enters_a_registered_tool_set_and_tells_it_who_is_admi
         assert harness.runtime.components.toolsets == {"dyn": toolset}
     assert not toolset.entered
     assert [m.text for m in model.requests[1].messages if m.role == "tool"] == ["late:3:admin"]
+
+
+@attrs.define
+class Slow:
+    running: list[int]
+    peak: list[int]
+    description: str = "Wait a second."
+    parameters: Mapping[str, Any] = attrs.field(factory=lambda: SCHEMA)
+
+    async def call(self, arguments: Mapping[str, Any], context: ToolContext) -> str:
+        self.running.append(arguments["n"])
+        self.peak[0] = max(self.peak[0], len(self.running))
+        await trio.sleep(1)
+        self.running.remove(arguments["n"])
+        return f"slow:{arguments['n']}"
+
+
+async def test_the_calls_of_one_reply_run_concurrently_bounded_results_in_order(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from nanobot_core import ChatReply, ToolCall
+    from nanobot_core.agent import MAX_CONCURRENT_TOOLS
+
+    peak = [0]
+    slow = Slow(running=[], peak=peak)
+    calls = tuple(
+        ToolCall(id=f"c{n}", name="slow", arguments=json.dumps({"n": n})) for n in range(6)
+    )
+    model = ScriptedChatModel([ChatReply(tool_calls=calls), "done"])
+    begun = trio.current_time()
+    await make(model, Dynamic(current={"slow": slow})).reply(
+        [], ChatMessage.of("user", "hi"), CONTEXT
+    )
+    assert trio.current_time() - begun == 2.0  # 6 calls, 4 at a time, 1 s each
+    assert peak == [MAX_CONCURRENT_TOOLS] == [4]
+    tool_messages = [m for m in model.requests[1].messages if m.role == "tool"]
+    assert [m.text for m in tool_messages] == [f"slow:{n}" for n in range(6)]
+    assert [m.tool_call_id for m in tool_messages] == [f"c{n}" for n in range(6)]
