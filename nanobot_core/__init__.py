@@ -46,6 +46,7 @@ from .protocols import (
     SpeechSynthesizer,
     Tool,
     ToolContext,
+    ToolSet,
     Transcriber,
 )
 from .registry import NoConfig, Register
@@ -94,6 +95,7 @@ __all__ = [
     "ToolCall",
     "ToolContext",
     "ToolError",
+    "ToolSet",
     "ToolSpec",
     "Transcriber",
     "TurnRefused",

@@ -7,15 +7,17 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import trio
 from attrs import define, field, frozen
 
 from .errors import ConfigError, ToolError
 from .messages import ChatMessage, ChatRequest, ToolCall, ToolSpec
-from .protocols import ChatModel, Tool, ToolContext
+from .protocols import ChatModel, Tool, ToolContext, ToolSet
 from .text import json_depth
 
 log = logging.getLogger(__name__)
 
+MAX_CONCURRENT_TOOLS = 4  # tool calls of one model reply run concurrently, this many at a time
 EMPTY_REPLY = "The model returned an empty reply. Please try rephrasing your message."
 
 MAX_ARGUMENT_CHARS = 1_000_000
@@ -42,7 +44,10 @@ class Agent:
     system_prompt: str
     tools: Mapping[str, Tool]
     max_iterations: int
+    toolsets: Sequence[ToolSet] = ()
+    """Tools known only at start-up, asked before every model call (``ToolSet``)."""
     _validators: dict[str, Any] = field(init=False, factory=dict)
+    _dynamic: dict[str, tuple[Mapping[str, Any], Any]] = field(init=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
         """Check every tool's schema once, so ``nanobot check`` reports a bad one."""
@@ -60,26 +65,55 @@ class Agent:
                 ) from None
             self._validators[name] = validator(tool.parameters)
 
-    def specs(self) -> tuple[ToolSpec, ...]:
+    def available(self, context: ToolContext) -> Mapping[str, Tool]:
+        """The static tools, then each tool set's current tools (a taken name is skipped)."""
+        if not self.toolsets:
+            return self.tools
+        tools = dict(self.tools)
+        for toolset in self.toolsets:
+            for name, tool in toolset.tools(context).items():
+                tools.setdefault(name, tool)
+        return tools
+
+    def specs(self, tools: Mapping[str, Tool] | None = None) -> tuple[ToolSpec, ...]:
         return tuple(
             ToolSpec(name=name, description=tool.description, parameters=tool.parameters)
-            for name, tool in sorted(self.tools.items())
+            for name, tool in sorted((self.tools if tools is None else tools).items())
         )
+
+    def _validator(self, name: str, tool: Tool) -> Any:
+        """The static tool's checked validator, or one made (and kept) for a tool set's tool."""
+        if name in self._validators and self.tools.get(name) is tool:
+            return self._validators[name]
+        cached = self._dynamic.get(name)
+        if cached is not None and cached[0] is tool.parameters:
+            return cached[1]
+        import jsonschema
+
+        cls = jsonschema.validators.validator_for(tool.parameters)
+        try:
+            cls.check_schema(tool.parameters)
+        except jsonschema.SchemaError as error:
+            raise ValueError(
+                f"the tool's schema is not valid JSON Schema ({error.message})"
+            ) from None
+        self._dynamic[name] = (tool.parameters, cls(tool.parameters))
+        return self._dynamic[name][1]
 
     async def reply(
         self, history: Sequence[ChatMessage], user: ChatMessage, context: ToolContext
     ) -> AgentResult:
         """Run the loop for one user message; at most ``max_iterations`` model calls."""
         messages = [ChatMessage.of("system", self.system_prompt), *history, user]
-        specs = self.specs()
         for call in range(1, self.max_iterations + 1):
+            specs = self.specs(self.available(context))
             request = ChatRequest(model=self.model_id, messages=tuple(messages), tools=specs)
             reply = await self.model.complete(request)
             messages.append(reply.as_message())
             if not reply.tool_calls:
                 return AgentResult(text=reply.text.strip() or EMPTY_REPLY, model_calls=call)
-            for tool_call in reply.tool_calls:
-                result = await self.run_tool(tool_call, context)
+            results = await self._run_tools(reply.tool_calls, context)
+            for tool_call, result in zip(reply.tool_calls, results, strict=True):
                 messages.append(ChatMessage.of("tool", result, tool_call_id=tool_call.id))
         return AgentResult(
             text=(
@@ -90,14 +124,31 @@ class Agent:
             exhausted=True,
         )
 
+    async def _run_tools(self, calls: Sequence[ToolCall], context: ToolContext) -> list[str]:
+        """The calls of one reply, at most ``MAX_CONCURRENT_TOOLS`` at a time; results in order."""
+        if len(calls) == 1:
+            return [await self.run_tool(calls[0], context)]
+        results = [""] * len(calls)
+        limiter = trio.CapacityLimiter(MAX_CONCURRENT_TOOLS)
+
+        async def one(index: int, call: ToolCall) -> None:
+            async with limiter:
+                results[index] = await self.run_tool(call, context)
+
+        async with trio.open_nursery() as nursery:
+            for index, call in enumerate(calls):
+                nursery.start_soon(one, index, call)
+        return results
+
     async def run_tool(self, call: ToolCall, context: ToolContext) -> str:
         """The tool's result, or an ``error: ...`` line the model can act on. Never raises."""
-        tool = self.tools.get(call.name)
+        tools = self.available(context)
+        tool = tools.get(call.name)
         if tool is None:
-            available = ", ".join(sorted(self.tools)) or "none"
+            available = ", ".join(sorted(tools)) or "none"
             return f"error: unknown tool {call.name!r} (available tools: {available})"
         try:
-            arguments = _arguments(call.arguments, self._validators[call.name])
+            arguments = _arguments(call.arguments, self._validator(call.name, tool))
         except ValueError as error:
             return f"error: invalid arguments for {call.name}: {error}"
         except RecursionError:  # a schema that recurses on its own (a $ref cycle)

@@ -19,6 +19,7 @@ from .protocols import (
     MediaProcessor,
     SpeechSynthesizer,
     Tool,
+    ToolSet,
     Transcriber,
 )
 from .registry import Kind, Registry
@@ -72,6 +73,7 @@ class Components:
     media: dict[str, MediaProcessor] = field(factory=dict)  # attachment kind -> processor
     tools: dict[str, Tool] = field(factory=dict)
     missing: list[Missing] = field(factory=list)
+    toolsets: dict[str, ToolSet] = field(factory=dict)
 
     @classmethod
     def build(cls, config: Config, registry: Registry, host: Host) -> Components:
@@ -109,7 +111,9 @@ class Components:
                     f"{type(error).__name__}: {error}"
                 )
                 continue
-            if not isinstance(obj, _PROTOCOLS[kind]):
+            if kind is Kind.TOOL and isinstance(obj, ToolSet) and not isinstance(obj, Tool):
+                pass  # a tool set: its tools are known once it has started
+            elif not isinstance(obj, _PROTOCOLS[kind]):
                 errors.append(
                     f"{kind.label} {name!r} (plugin {registration.plugin!r}) does not implement "
                     f"the {_PROTOCOLS[kind].__name__} protocol"
@@ -129,7 +133,10 @@ class Components:
             transcriber=one(Kind.TRANSCRIBER, config.voice.transcriber),
             synthesizer=one(Kind.SPEECH, config.voice.synthesizer),
             media=media,
-            tools={n: o for (k, n), o in built.items() if k is Kind.TOOL},
+            tools={n: o for (k, n), o in built.items() if k is Kind.TOOL and isinstance(o, Tool)},
+            toolsets={
+                n: o for (k, n), o in built.items() if k is Kind.TOOL and not isinstance(o, Tool)
+            },
             missing=missing,
         )
 
@@ -141,6 +148,7 @@ class Components:
             self.synthesizer,
             *(m for m in self.media.values() if not isinstance(m, _StandIn)),
             *self.tools.values(),
+            *self.toolsets.values(),
         ]
         unique: dict[int, object] = {}
         for obj in candidates:

@@ -149,6 +149,8 @@ class ToolContext:
     chat_id: str
     user_id: str
     workdir: Path
+    admin: bool = False
+    """The user is one of the channel's admins, or the local operator (the console)."""
 
 
 @runtime_checkable
@@ -163,3 +165,16 @@ class Tool(Protocol):
     parameters: Mapping[str, Any]
 
     async def call(self, arguments: Mapping[str, Any], context: ToolContext) -> str: ...
+
+
+@runtime_checkable
+class ToolSet(Protocol):
+    """Tools known only once the plugin has started (the tools an MCP server lists).
+
+    Registered through ``register_tools`` like a ``Tool``. The agent asks
+    ``tools(context)`` before every model call: what it returns (name -> tool,
+    names as the model sees them) is offered for that call and may change
+    between calls. A name a static tool already has is skipped. Must not block.
+    """
+
+    def tools(self, context: ToolContext) -> Mapping[str, Tool]: ...

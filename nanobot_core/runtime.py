@@ -101,6 +101,7 @@ class Runtime:
             model_id=config.agent.model_id,
             system_prompt=config.agent.system_prompt,
             tools=runtime.components.tools,
+            toolsets=tuple(runtime.components.toolsets.values()),
             max_iterations=config.agent.max_tool_iterations,
         )
         return runtime

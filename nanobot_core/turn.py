@@ -206,6 +206,7 @@ class TurnRunner:
             chat_id=inbound.chat_id,
             user_id=inbound.user_id,
             workdir=await workdir.path() if self.agent.tools else Path(),
+            admin=access is Access.ADMIN or activity.channel.access.everyone,  # operator
         )
         async with activity.during(Activity.TYPING):
             result = await self.agent.reply(history, user, context)
