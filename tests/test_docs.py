@@ -25,7 +25,7 @@ from nanobot_core.testing.openai_server import OpenAIServer, Response
 ROOT = Path(__file__).parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 # packages the docs install from the package index on purpose
-THIRD_PARTY = {"nox", "imageio-ffmpeg"}
+THIRD_PARTY = {"nox", "imageio-ffmpeg", "mcp-server-time"}
 
 
 def text_of(doc: Path) -> str:
