@@ -140,7 +140,7 @@ def _kind_label(attachment: Attachment) -> str:
 
 
 def too_large(what: str, size: int, limit: int) -> str:
-    """``the file is 31.5 MB, 5.3 MB over the 26.2 MB limit.``"""
+    """``the file is 31.5 MB, 5.3 MB over the 25.0 MB limit.``"""
     return (
         f"{what} is {describe_size(size)}, {describe_size(size - limit)} over "
         f"the {describe_size(limit)} limit."

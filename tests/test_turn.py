@@ -205,7 +205,7 @@ async def test_oversize_is_refused_before_fetching(storage: Path) -> None:
     async with Harness.start({}, storage=storage) as bot:
         reply = await bot.say("", attachments=[huge])
     assert fetched == []
-    assert reply.text == "v.ogg: the file is 31.5 MB, 5.2 MB over the 26.2 MB limit."
+    assert reply.text == "v.ogg: the file is 31.5 MB, 6.5 MB over the 25.0 MB limit."
 
 
 async def test_voice_note_is_transcribed_and_answered_with_voice(

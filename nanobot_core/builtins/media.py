@@ -26,7 +26,7 @@ from ..registry import Register
 from ..validators import between, positive
 
 IMAGE_LIMIT = 50 * 1024 * 1024  # a file this large is still read; what is sent is far smaller
-AUDIO_LIMIT = 25 * 1024 * 1024  # the transcription APIs' upload limit
+AUDIO_LIMIT = 25_000_000  # the "25 MB" the transcription APIs state, in the units messages use
 
 # Formats the transcription API documents, by sniffed format: the extension to upload under.
 TRANSCRIBABLE = {
