@@ -311,8 +311,9 @@ def media(maker: Path, tmp_path_factory: pytest.TempPathFactory) -> Media:
 @pytest.fixture
 def slow_ffmpeg(ffmpeg_bin: Path, tmp_path: Path) -> Callable[[str], Path]:
     """A real ffmpeg behind a bash wrapper that, for calls whose arguments contain
-    ``match``, reads input in real time (``-re``) and runs as a child of the
-    wrapper (not exec'd): only killing the whole process group stops it.
+    ``match``, reads input in real time (``-re``) from its start (seeks dropped, so
+    a seek to one frame cannot end before a test sees it) and runs as a child of
+    the wrapper (not exec'd): only killing the whole process group stops it.
     """
 
     def make(match: str) -> Path:
@@ -322,7 +323,12 @@ def slow_ffmpeg(ffmpeg_bin: Path, tmp_path: Path) -> Callable[[str], Path]:
             f"real={ffmpeg_bin}\n"
             f'if [[ "$*" != *"{match}"* ]]; then exec "$real" "$@"; fi\n'
             "args=()\n"
-            'for a in "$@"; do [[ $a == -i ]] && args+=(-re); args+=("$a"); done\n'
+            "skip=0\n"
+            'for a in "$@"; do\n'
+            "  if ((skip)); then skip=0; continue; fi\n"
+            "  [[ $a == -ss ]] && { skip=1; continue; }\n"
+            '  [[ $a == -i ]] && args+=(-re); args+=("$a")\n'
+            "done\n"
             '"$real" "${args[@]}" &\n'
             "wait $!\n"
         )
