@@ -131,10 +131,14 @@ async def test_messages_older_than_the_replay_window_are_asked_for_again(
 
 
 @attrs.define(eq=False)
+@attrs.define(eq=False)
 class BrokenChannel(RecordingChannel):
     """A channel whose every send fails (the platform is down)."""
 
+    tried: trio.Event = attrs.field(factory=trio.Event)
+
     async def send(self, outbound: Outbound) -> None:
+        self.tried.set()
         raise ConnectionError("platform down")
 
 
@@ -149,7 +153,7 @@ async def test_an_answer_stored_but_not_sent_is_sent_after_a_restart_not_run_aga
     ) as bot:
         inbound = Inbound(channel="test2", chat_id="c", user_id="u", text="hi", message_id="5")
         await bot.runtime.submit(inbound)
-        await bot.say("flush")  # same store, later turn: the first one is committed by now
+        await broken.tried.wait()  # stored, then the send failed
     assert "channel test2 could not send a reply" in caplog.text
     assert rows(storage, "SELECT state, reply FROM inbox WHERE message_id = '5'") == [
         ("answered", "re: hi")
