@@ -103,3 +103,23 @@ async def test_the_repl_says_how_to_get_help_and_leave_on_a_terminal(stdin: io.S
     expected = f"{REPL_HINT}\nyou> " if stdin.isatty() else ""
     assert stderr.getvalue() == expected
     assert "/help" in REPL_HINT and QUIT[0] in REPL_HINT
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("/help", HELP),
+        ("/nope", UNKNOWN),
+        ("/voice maybe", "/voice takes on or off (or nothing, to show the setting), got 'maybe'"),
+        ("/voice on", None),  # these need the chat's state: the turn answers them
+        ("/voice off", None),
+        ("/voice", None),
+        ("/reset", None),
+    ],
+)
+def test_what_is_answered_without_the_chat_state(text: str, answer: str | None) -> None:
+    from nanobot_core.commands import immediate_answer
+
+    command = parse(text)
+    assert command is not None
+    assert immediate_answer(command) == answer

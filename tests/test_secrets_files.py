@@ -72,3 +72,42 @@ def test_a_binary_file_is_refused(tmp_path: Path) -> None:
 def test_a_missing_file_names_the_path(tmp_path: Path) -> None:
     missing = tmp_path / "missing"
     assert refusal(missing) == f"cannot read secret file {missing}: No such file or directory"
+
+
+def test_a_large_file_is_read_no_further_than_one_byte_past_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = tmp_path / "big"
+    big.write_bytes(b"x" * (10 * MAX_FILE_BYTES))
+    read: list[int] = []
+    real_read = os.read
+
+    def counting_read(fd: int, size: int) -> bytes:
+        chunk = real_read(fd, size)
+        read.append(len(chunk))
+        return chunk
+
+    monkeypatch.setattr(os, "read", counting_read)
+    refusal(big)
+    assert sum(read) == MAX_FILE_BYTES + 1  # enough to know it is too large, no more
+
+
+def test_a_read_error_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "token"
+    path.write_text(SECRET)
+
+    def failing_read(fd: int, size: int) -> bytes:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "read", failing_read)
+    assert refusal(path) == f"cannot read secret file {path}: Input/output error"
+
+
+def test_reading_a_secret_file_leaves_no_descriptor_open(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_text(SECRET)
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        assert from_file(path) == SECRET
+        refusal(tmp_path)  # a directory: opened, then refused
+    assert len(os.listdir("/proc/self/fd")) == before

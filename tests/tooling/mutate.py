@@ -54,9 +54,9 @@ EQUIVALENTS = Path(__file__).with_name("equivalent_mutants.toml")
 TARGETS: dict[str, tuple[str, ...]] = {
     "limits": ("tests/test_limits.py",),
     "access": ("tests/test_access.py",),
-    "commands": ("tests/test_commands.py",),
+    "commands": ("tests/test_commands.py", "tests/test_chat_commands.py"),
     "voice": ("tests/test_voice.py",),
-    "secrets": ("tests/test_secrets.py",),
+    "secrets": ("tests/test_secrets.py", "tests/test_secrets_files.py"),
     "sessions": ("tests/test_sessions.py", "tests/test_sessions_edges.py"),
 }
 CORE = ("limits", "access", "commands", "voice", "secrets")
