@@ -111,3 +111,11 @@ def test_reading_a_secret_file_leaves_no_descriptor_open(tmp_path: Path) -> None
         assert from_file(path) == SECRET
         refusal(tmp_path)  # a directory: opened, then refused
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_the_limit_is_the_documented_16_kb(tmp_path: Path) -> None:
+    edge = tmp_path / "edge"
+    edge.write_text("k" * 16_384)
+    assert from_file(edge) == "k" * 16_384
+    edge.write_text("k" * 16_385)
+    assert refusal(edge) == f"secret file {edge} is larger than 16 KB"
