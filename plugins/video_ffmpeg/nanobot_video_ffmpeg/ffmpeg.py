@@ -44,14 +44,14 @@ def sniff(head: bytes) -> str | None:
     """``mpegts`` when ``head`` (a file's first bytes, ``SNIFF_BYTES`` or the whole file)
     is MPEG-TS packets, else ``None`` (ffmpeg then guesses among ``CONTAINERS``).
 
-    ffmpeg's own probe scores MPEG-TS only past ten packets (before ffmpeg 7, ~2 KB):
+    ffmpeg's own probe scores MPEG-TS only past ten packets (~2 KB; 5.1 and 9 alike):
     a clip of a frame or two is then taken as MPEG-PS ("mpeg", low score) and fails
     to open. Every packet in ``head`` must start with the sync byte, so a file of
     another kind passes only by having 0x47 at each of those offsets.
     """
     for size, offset in _TS_PACKETS:
-        count = (len(head) - offset) // size
-        if count >= _TS_MIN_PACKETS and all(head[offset + i * size] == 0x47 for i in range(count)):
+        starts = range(offset, len(head), size)  # a last, partial packet's too
+        if len(starts) >= _TS_MIN_PACKETS and all(head[at] == 0x47 for at in starts):
             return "mpegts"
     return None
 
