@@ -33,6 +33,29 @@ from nanobot_core import ConfigError, Unavailable
 # (hls, dash, concat, image sequences, ...) are not here, so ffmpeg refuses them.
 CONTAINERS = ("mov", "matroska", "avi", "gif", "mpegts", "flv", "ogg", "mpeg", "asf")
 
+# MPEG-TS packets: 188 bytes, or 192 (Blu-ray/AVCHD .m2ts, a 4-byte timestamp first) or
+# 204 (Reed-Solomon parity after), each starting with the sync byte 0x47.
+_TS_PACKETS = ((188, 0), (192, 4), (204, 0))
+SNIFF_BYTES = 204 * 64  # what ``sniff`` needs at most: 64 packets
+_TS_MIN_PACKETS = 3  # PAT, PMT and one PES: the least a TS with a video holds
+
+
+def sniff(head: bytes) -> str | None:
+    """``mpegts`` when ``head`` (a file's first bytes, ``SNIFF_BYTES`` or the whole file)
+    is MPEG-TS packets, else ``None`` (ffmpeg then guesses among ``CONTAINERS``).
+
+    ffmpeg's own probe scores MPEG-TS only past ten packets (~2 KB; 5.1 and 9 alike):
+    a clip of a frame or two is then taken as MPEG-PS ("mpeg", low score) and fails
+    to open. Every packet in ``head`` must start with the sync byte, so a file of
+    another kind passes only by having 0x47 at each of those offsets.
+    """
+    for size, offset in _TS_PACKETS:
+        starts = range(offset, len(head), size)  # a last, partial packet's too
+        if len(starts) >= _TS_MIN_PACKETS and all(head[at] == 0x47 for at in starts):
+            return "mpegts"
+    return None
+
+
 _ENV = {"LC_ALL": "C"}  # no FFREPORT / AV_LOG_* from the parent environment
 SUPPORTED = (5, 1)  # the oldest ffmpeg the processor is tested with (Debian 12's)
 KINDS = frozenset({"video", "video_note", "animation"})

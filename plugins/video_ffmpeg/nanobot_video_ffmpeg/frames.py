@@ -64,11 +64,15 @@ def plan(
     for i in range(count):
         low, high = i * duration / count, (i + 1) * duration / count
         middle = (low + high) / 2
-        inside = [k for k in keyframes if low <= k < high]
+        # Never a time picked already: with few frames per slot, and times rounded to the
+        # container's clock (Matroska's 1 ms: 1/12 s is 0.083, before the slot's 0.0833),
+        # the slot before may have taken this slot's only frame; another one is due.
+        inside = [k for k in keyframes if low <= k < high and k not in taken]
         if inside:
             pick = Pick(min(inside, key=lambda k: abs(k - middle)), on_key=True)
         elif frames is not None:
-            shown = [f for f in frames if low <= f < high] or [f for f in frames if f not in taken]
+            free = [f for f in frames if f not in taken]
+            shown = [f for f in free if low <= f < high] or free
             if not shown:
                 continue
             pick = Pick(min(shown, key=lambda f: abs(f - middle)), on_key=False, slack=EXACT)
@@ -234,14 +238,15 @@ def pass_args(
     each pick; their times go to ``frame-00.txt`` (``-copyts``: the file's own times)."""
     assert probe.video is not None
     decoder = _decoder(probe, alpha)
+    # The filter compares each frame's time (a double) with a threshold written to the
+    # microsecond: a pick on a keyframe (no slack of its own) at 1/24 s = 0.0416666...
+    # written as 0.041667 would select nothing. At least ``EXACT`` below the pick keeps
+    # the written threshold at or before the frame, and past the frame before it.
+    at = [f"{origin + min(p.threshold, p.time - EXACT):.6f}" for p in picks]
     wanted = "+".join(
-        f"gte(t,{origin + p.threshold:.6f})*"
-        + (
-            "isnan(prev_selected_t)"
-            if i == 0
-            else f"lt(prev_selected_t,{origin + p.threshold:.6f})"
-        )
-        for i, p in enumerate(picks)
+        f"gte(t,{at[i]})*"
+        + ("isnan(prev_selected_t)" if i == 0 else f"lt(prev_selected_t,{at[i]})")
+        for i in range(len(picks))
     )
     chain = _composite() if decoder else ""
     return [

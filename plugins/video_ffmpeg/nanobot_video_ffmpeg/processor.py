@@ -168,8 +168,13 @@ class VideoProcessor:
         raise self._too_slow()
 
     async def _probe(self, path: Path, name: str, scratch: Path, deadline: float) -> Probe:
+        async with await trio.open_file(path, "rb") as file:
+            head = await file.read(ffmpeg.SNIFF_BYTES)
         report = await self._ffmpeg(
-            [*ffmpeg.input_args(path), *PROBE_OUTPUT], scratch, deadline, loglevel="info"
+            [*ffmpeg.input_args(path, ffmpeg.sniff(head)), *PROBE_OUTPUT],
+            scratch,
+            deadline,
+            loglevel="info",
         )
         probe = parse_report(report.stderr, report.stdout.decode("ascii", "replace"))
         if probe is None or probe.container not in ffmpeg.CONTAINERS:

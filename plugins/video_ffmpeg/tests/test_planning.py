@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from nanobot_video_ffmpeg.ffmpeg import SNIFF_BYTES, sniff
 from nanobot_video_ffmpeg.frames import (
     Pick,
+    pass_args,
     plan,
     read_times,
     use_seeks,
@@ -193,3 +198,47 @@ def test_method_choice() -> None:
 )
 def test_clock(seconds: float, text: str) -> None:
     assert clock(seconds) == text
+
+
+def _ts(size: int, offset: int, count: int) -> bytes:
+    packet = bytes(offset) + b"\x47" + bytes(size - offset - 1)
+    return packet * count
+
+
+@pytest.mark.parametrize(("size", "offset"), [(188, 0), (192, 4), (204, 0)])
+def test_a_short_mpegts_is_sniffed_and_other_files_are_not(size: int, offset: int) -> None:
+    # ffmpeg's own probe scores MPEG-TS only past ten packets: a two-frame clip has ten
+    assert sniff(_ts(size, offset, 3)) == "mpegts"
+    assert sniff(_ts(size, offset, 10)) == "mpegts"
+    assert sniff(_ts(size, offset, 200)[:SNIFF_BYTES]) == "mpegts"
+    assert sniff(_ts(size, offset, 3) + b"\x47\x00") == "mpegts"  # a partial last packet
+    assert sniff(_ts(size, offset, 2)) is None  # too few for PAT, PMT and a PES
+    broken = bytearray(_ts(size, offset, 10))
+    broken[offset + 5 * size] = 0x48
+    assert sniff(bytes(broken)) is None
+
+
+def test_other_heads_are_not_mpegts() -> None:
+    assert sniff(b"") is None
+    assert sniff(b"\x00\x00\x00\x20ftypisom" + bytes(4000)) is None
+    assert sniff(b"\x89PNG\r\n\x1a\n" + bytes(64)) is None
+    assert sniff(b"\x47" + bytes(4000)) is None  # one sync byte, then not the next
+
+
+def test_pass_thresholds_are_never_after_the_frame() -> None:
+    # a keyframe pick (no slack) at 1/24 s: "0.041667" would be after 512/12288 s
+    frame = 512 / 12288
+    probe = Probe("mov", 0.08, VideoStream(256, 16, 24.0, "h264"), audio=False)
+    picks = (Pick(0.0, True), Pick(frame, True))
+    args = pass_args(Path("/x/clip.mp4"), probe, picks, 768, Path("/x/out"), 10**6)
+    graph = args[args.index("-vf") + 1]
+    times = [float(t) for t in re.findall(r"gte\(t,(-?[\d.]+)\)", graph)]
+    assert len(times) == 2 and times[1] <= frame and times[1] > 0.0
+    assert times[0] <= 0.0  # the first frame, at 0, is selected too
+
+
+def test_a_slot_whose_frame_the_one_before_took_takes_another() -> None:
+    # three frames at 12 fps in Matroska's 1 ms clock: 0, 0.083, 0.167 (length 0.25 s)
+    times = [0.0, 0.083, 0.167]
+    picks = plan(0.25, 3, times, 12.0, times)
+    assert sorted(p.time for p in picks) == times

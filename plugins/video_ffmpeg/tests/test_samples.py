@@ -8,7 +8,7 @@ from pathlib import Path
 import psutil
 import pytest
 import trio
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from nanobot_video_ffmpeg import VideoConfig, VideoProcessor
 from nanobot_video_ffmpeg.frames import BACKGROUND, jpeg_size
@@ -177,6 +177,15 @@ async def test_bad_input_is_one_line_and_leaves_nothing(
     container=st.sampled_from(["mp4", "mkv", "ts"]),
     count=st.integers(1, 12),
 )
+# Found by the search (issue #11). A keyframe pick at 1/24 s written as 0.041667 selected
+# nothing; a two-frame MPEG-TS (ten packets) was probed as MPEG-PS and refused; Matroska's
+# 1 ms clock put 1/12 s (0.083) in the first of three slots, which took it, leaving the
+# second slot none and the third a frame taken already.
+@example(frames=2, rate=24, gop=1, container="mp4", count=1)
+@example(frames=2, rate=24, gop=1, container="mp4", count=2)
+@example(frames=2, rate=5, gop=1, container="ts", count=1)
+@example(frames=3, rate=60, gop=60, container="ts", count=3)
+@example(frames=3, rate=12, gop=1, container="mkv", count=3)
 async def test_labels_are_the_real_times_of_the_frames_shown(
     frames: int,
     rate: int,
