@@ -43,7 +43,7 @@ _SCHEMA = (
         state TEXT NOT NULL,
         reply TEXT,
         status TEXT,
-        UNIQUE (channel, message_id)
+        UNIQUE (channel, chat_id, message_id)  -- ids are per chat on Telegram
     )""",
     "CREATE INDEX IF NOT EXISTS inbox_unfinished ON inbox (id) WHERE state != 'done'",
 )
@@ -141,7 +141,7 @@ class SqliteInbox:
             cursor = db.execute(
                 "INSERT INTO inbox (channel, message_id, chat_id, user_id, session, text,"
                 " attachments, accepted, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (channel, message_id) DO NOTHING",
+                " ON CONFLICT (channel, chat_id, message_id) DO NOTHING",
                 row,
             )
             return cursor.lastrowid if cursor.rowcount == 1 else None

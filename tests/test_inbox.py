@@ -85,6 +85,17 @@ async def test_a_second_delivery_of_one_message_is_answered_once(storage: Path) 
     ]
 
 
+async def test_the_same_message_id_in_two_chats_is_two_messages(storage: Path) -> None:
+    """Telegram numbers messages per chat: id 5 in one chat is not id 5 in another."""
+    model = HoldModel()
+    config, plugins = setup(model)
+    with trio.fail_after(10):  # a message taken for a duplicate is never answered
+        async with Harness.start(config, plugins=plugins, storage=storage) as bot:
+            assert (await bot.say("from c", chat_id="c", message_id="5")).text == "re: from c"
+            assert (await bot.say("from d", chat_id="d", message_id="5")).text == "re: from d"
+    assert model.calls == ["from c", "from d"]
+
+
 async def test_queued_messages_are_run_again_after_a_restart_in_their_order(
     storage: Path,
 ) -> None:
