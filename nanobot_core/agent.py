@@ -53,17 +53,11 @@ class Agent:
         """Check every tool's schema once, so ``nanobot check`` reports a bad one."""
         if not self.tools:
             return
-        import jsonschema  # only configurations with tools pay for the import
-
         for name, tool in self.tools.items():
-            validator = jsonschema.validators.validator_for(tool.parameters)
             try:
-                validator.check_schema(tool.parameters)
-            except jsonschema.SchemaError as error:
-                raise ConfigError(
-                    f"tool {name!r}: its parameters are not a valid JSON schema ({error.message})"
-                ) from None
-            self._validators[name] = validator(tool.parameters)
+                self._validators[name] = _validator_for(tool.parameters)
+            except ValueError as error:
+                raise ConfigError(f"tool {name!r}: its parameters are {error}") from None
 
     def available(self, context: ToolContext) -> Mapping[str, Tool]:
         """The static tools, then each tool set's current tools (a taken name is skipped)."""
@@ -88,17 +82,12 @@ class Agent:
         cached = self._dynamic.get(name)
         if cached is not None and cached[0] is tool.parameters:
             return cached[1]
-        import jsonschema
-
-        cls = jsonschema.validators.validator_for(tool.parameters)
         try:
-            cls.check_schema(tool.parameters)
-        except jsonschema.SchemaError as error:
-            raise ValueError(
-                f"the tool's schema is not valid JSON Schema ({error.message})"
-            ) from None
-        self._dynamic[name] = (tool.parameters, cls(tool.parameters))
-        return self._dynamic[name][1]
+            validator = _validator_for(tool.parameters)
+        except ValueError as error:
+            raise ValueError(f"the tool's schema is {error}") from None
+        self._dynamic[name] = (tool.parameters, validator)
+        return validator
 
     async def reply(
         self, history: Sequence[ChatMessage], user: ChatMessage, context: ToolContext
@@ -160,6 +149,18 @@ class Agent:
         except Exception as error:
             log.exception("tool %s failed", call.name)
             return f"error: the tool {call.name} failed ({type(error).__name__})"
+
+
+def _validator_for(schema: Mapping[str, Any]) -> Any:
+    """A checked validator for ``schema``; ``ValueError("not a valid JSON schema (...)")``."""
+    import jsonschema  # only configurations with tools pay for the import
+
+    cls = jsonschema.validators.validator_for(schema)
+    try:
+        cls.check_schema(schema)
+    except jsonschema.SchemaError as error:
+        raise ValueError(f"not a valid JSON schema ({error.message})") from None
+    return cls(schema)
 
 
 def _arguments(raw: str, validator: Any) -> dict[str, Any]:

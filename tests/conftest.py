@@ -21,6 +21,14 @@ def storage(tmp_path: Path) -> Path:
     return tmp_path / "storage"
 
 
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """An empty home folder for a ``nanobot`` subprocess (config, data, cwd)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    return home
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",

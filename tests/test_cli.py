@@ -18,13 +18,6 @@ import pytest
 NANOBOT = [sys.executable, "-m", "nanobot_core"]
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    home = tmp_path / "home"
-    home.mkdir()
-    return home
-
-
 def env_for(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NANOBOT_")}
     env.update(

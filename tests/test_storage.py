@@ -22,14 +22,6 @@ from nanobot_core.storage import LOCK_NAME, StorageLock, check_storage
 
 from .test_cli import NANOBOT, env_for, nanobot, one_error_line
 
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    home = tmp_path / "home"
-    home.mkdir()
-    return home
-
-
 # --- check_storage ----------------------------------------------------------------------------
 
 

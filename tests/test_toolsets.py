@@ -97,7 +97,9 @@ async def test_schemas_are_checked_when_the_tool_is_called() -> None:
         [], ChatMessage.of("user", "hi"), CONTEXT
     )
     results = [m.text for m in model.requests[-1].messages if m.role == "tool"]
-    assert results[0].startswith("error: invalid arguments for x: the tool's schema is not valid")
+    assert results[0].startswith(
+        "error: invalid arguments for x: the tool's schema is not a valid JSON schema ("
+    )
     assert results[1] == "error: invalid arguments for ok: n: '1' is not of type 'integer'"
 
 

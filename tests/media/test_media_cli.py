@@ -8,16 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 NANOBOT = [sys.executable, "-m", "nanobot_core"]
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    home = tmp_path / "home"
-    home.mkdir()
-    return home
 
 
 def chat(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
