@@ -94,7 +94,8 @@ def _frame_near(low: float, high: float, middle: float, fps: float) -> Pick:
     """
     first, last = math.ceil(low * fps - 1e-6), math.ceil(high * fps - 1e-6) - 1
     index = min(max(math.floor(middle * fps), first), max(first, last))
-    return Pick(index / fps, on_key=False, slack=0.5 / fps)
+    # index / fps can land a rounding error before the slot (1 / 1.0000000000000002 fps)
+    return Pick(max(index / fps, low), on_key=False, slack=0.5 / fps)
 
 
 def seek_cost(picks: tuple[Pick, ...], keyframes: list[float], fps: float) -> float:

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from nanobot_video_ffmpeg.ffmpeg import SNIFF_BYTES, sniff
 from nanobot_video_ffmpeg.frames import (
@@ -165,6 +165,7 @@ def test_with_a_frame_rate_mid_slot_picks_are_frames_inside_the_slot() -> None:
     keys=st.lists(st.floats(min_value=0, max_value=3600), max_size=200),
     fps=st.none() | st.floats(min_value=1, max_value=240),
 )
+@example(duration=4.0, count=4, keys=[], fps=1.0000000000000002)  # a frame 2e-16 s early
 def test_picks_are_one_per_slot_in_order(
     duration: float, count: int, keys: list[float], fps: float | None
 ) -> None:
